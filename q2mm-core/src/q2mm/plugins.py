@@ -1,0 +1,216 @@
+"""The plugin registry: entry-point group ``q2mm``, lazy records, conflicts, errors.
+
+Every plugin — the core's own built-ins included — is a module named by an entry
+point in group ``q2mm``. Loading a plugin imports only that module, which must stay
+light; it returns :class:`PluginRecord` objects whose ``factory`` (``"module:attr"``)
+is imported when the plugin is first used. So ``q2mm plugins`` never imports JAX or
+OpenMM.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as metadata
+import os
+import types
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+import pluggy
+
+from . import hookspecs
+from .errors import PluginConflictError, PluginError, UnknownPluginError
+
+#: Major version of the plugin API. A plugin module declares the version it was
+#: built for as ``Q2MM_PLUGIN_API``; any other value is refused.
+PLUGIN_API_VERSION = 1
+ENTRY_POINT_GROUP = "q2mm"
+DISABLE_ENV = "Q2MM_DISABLE_PLUGINS"
+
+KINDS = ("engine", "optimizer", "residual", "format", "reader", "executor")
+_HOOK_KIND = {
+    "q2mm_engines": "engine",
+    "q2mm_optimizers": "optimizer",
+    "q2mm_residuals": "residual",
+    "q2mm_formats": None,  # records say "format" or "reader"
+    "q2mm_executors": "executor",
+}
+
+
+@attrs.frozen
+class PluginRecord:
+    """What a plugin offers under one name. ``factory`` is ``"module:attr"``, imported
+    only on use. ``suffixes`` lets formats be chosen by file suffix."""
+
+    name: str
+    kind: str = attrs.field(validator=attrs.validators.in_(KINDS))
+    factory: str
+    capabilities: frozenset[str] = attrs.field(factory=frozenset, converter=frozenset)
+    description: str = ""
+    suffixes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    plugin: str = ""
+    distribution: str = ""
+    version: str = ""
+
+    def load(self) -> Any:
+        module_name, _, attr = self.factory.partition(":")
+        try:
+            obj = importlib.import_module(module_name)
+            for part in attr.split(".") if attr else ():
+                obj = getattr(obj, part)
+        except Exception as exc:  # noqa: BLE001 - any import failure is reported the same way
+            raise PluginError(
+                f"{self.kind} {self.name!r} from {self.distribution or self.plugin} failed to load "
+                f"({self.factory}): {type(exc).__name__}: {exc}"
+            ) from exc
+        return obj
+
+    def create(self, **options: Any) -> Any:
+        return self.load()(**options)
+
+
+@attrs.frozen
+class PluginStatus:
+    """One plugin module: ``ok``, ``broken`` (with the reason) or ``disabled``."""
+
+    name: str
+    distribution: str
+    version: str
+    status: str
+    reason: str = ""
+
+
+def _disabled_names() -> set[str]:
+    return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+
+
+class Registry:
+    """Loaded plugins and their records. Build with :meth:`discover` (entry points) or
+    pass plugin modules explicitly (tests, embedding applications)."""
+
+    def __init__(self) -> None:
+        self._pm = pluggy.PluginManager("q2mm")
+        self._pm.add_hookspecs(hookspecs)
+        self.statuses: list[PluginStatus] = []
+        self._records: dict[tuple[str, str], PluginRecord] = {}
+
+    @classmethod
+    def discover(cls, extra: Iterable[tuple[str, types.ModuleType]] = ()) -> Registry:
+        registry = cls()
+        disabled = _disabled_names()
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = ep.dist.name if ep.dist is not None else ""
+            version = ep.dist.version if ep.dist is not None else ""
+            if ep.name in disabled or dist in disabled:
+                registry.statuses.append(PluginStatus(ep.name, dist, version, "disabled", f"listed in {DISABLE_ENV}"))
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the rest down
+                registry.statuses.append(
+                    PluginStatus(ep.name, dist, version, "broken", f"import failed: {type(exc).__name__}: {exc}")
+                )
+                continue
+            registry.add(ep.name, module, dist, version)
+        for name, module in extra:
+            registry.add(name, module, name, "")
+        return registry
+
+    def add(self, name: str, module: types.ModuleType, distribution: str = "", version: str = "") -> None:
+        """Register one plugin module and collect its records."""
+        api = getattr(module, "Q2MM_PLUGIN_API", None)
+        if api != PLUGIN_API_VERSION:
+            reason = (
+                f"built for q2mm plugin API {api}; this q2mm-core speaks {PLUGIN_API_VERSION}"
+                if api is not None
+                else "does not declare Q2MM_PLUGIN_API"
+            )
+            self.statuses.append(PluginStatus(name, distribution, version, "broken", reason))
+            return
+        try:
+            self._pm.register(module, name=name)
+            records = list(self._records_from(name, distribution, version))
+        except PluginConflictError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            if self._pm.is_registered(module):
+                self._pm.unregister(module)
+            self.statuses.append(
+                PluginStatus(name, distribution, version, "broken", f"{type(exc).__name__}: {exc}")
+            )
+            return
+        for record in records:
+            key = (record.kind, record.name)
+            if key in self._records:
+                other = self._records[key]
+                raise PluginConflictError(
+                    f"{record.kind} name {record.name!r} is claimed by two plugins: "
+                    f"{other.distribution or other.plugin} (plugin {other.plugin!r}) and "
+                    f"{record.distribution or record.plugin} (plugin {record.plugin!r}); "
+                    f"uninstall one or block it with {DISABLE_ENV}"
+                )
+            self._records[key] = record
+        self.statuses.append(PluginStatus(name, distribution, version, "ok"))
+
+    def _records_from(self, name: str, distribution: str, version: str):
+        for hook_name, kind in _HOOK_KIND.items():
+            for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
+                if impl.plugin_name != name:
+                    continue
+                for record in impl.function() or ():
+                    if not isinstance(record, PluginRecord):
+                        raise TypeError(f"{hook_name} returned {type(record).__name__}, not PluginRecord")
+                    if kind is not None and record.kind != kind:
+                        raise TypeError(f"{hook_name} returned a record of kind {record.kind!r}")
+                    yield attrs.evolve(record, plugin=name, distribution=distribution, version=version)
+
+    def records(self, kind: str | None = None) -> list[PluginRecord]:
+        return sorted(
+            (r for r in self._records.values() if kind is None or r.kind == kind),
+            key=lambda r: (KINDS.index(r.kind), r.name),
+        )
+
+    def names(self, kind: str) -> list[str]:
+        return [r.name for r in self.records(kind)]
+
+    def get(self, kind: str, name: str) -> PluginRecord:
+        try:
+            return self._records[(kind, name)]
+        except KeyError:
+            installed = ", ".join(self.names(kind)) or "none"
+            hint = ""
+            broken = [s for s in self.statuses if s.status != "ok"]
+            if broken:
+                hint = "; not loaded: " + ", ".join(f"{s.name} ({s.status}: {s.reason})" for s in broken)
+            raise UnknownPluginError(
+                f"no {kind} named {name!r} is installed; installed: {installed}{hint}"
+            ) from None
+
+    def create(self, kind: str, name: str, **options: Any) -> Any:
+        return self.get(kind, name).create(**options)
+
+    def by_suffix(self, kind: str, path: str) -> PluginRecord:
+        lower = str(path).lower()
+        matches = [r for r in self.records(kind) if any(lower.endswith(s) for s in r.suffixes)]
+        if not matches:
+            known = ", ".join(s for r in self.records(kind) for s in r.suffixes)
+            raise UnknownPluginError(f"no {kind} reads or writes {path!r}; known suffixes: {known}")
+        return max(matches, key=lambda r: max(len(s) for s in r.suffixes if lower.endswith(s)))
+
+
+_registry: Registry | None = None
+
+
+def registry() -> Registry:
+    """The process-wide registry, discovered once."""
+    global _registry
+    if _registry is None:
+        _registry = Registry.discover()
+    return _registry
+
+
+def reset_registry() -> None:
+    """Forget the discovered plugins (after installing one at run time, or in tests)."""
+    global _registry
+    _registry = None

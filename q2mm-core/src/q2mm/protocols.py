@@ -1,0 +1,177 @@
+"""The vocabulary every plugin speaks.
+
+Plugins implement these protocols; the core only ever talks to them through these
+methods. Capabilities are declared up front so that the objective can choose the
+fastest honest path (analytical gradients for traceable engines, finite differences
+fanned out over an executor otherwise) without trying and failing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+import numpy as np
+
+from .model import ForceField, FunctionalForm, MMSystem, Molecule
+
+
+class Capability(enum.StrEnum):
+    ENERGY = "energy"
+    GRADIENT = "gradient"  # coordinate gradient
+    HESSIAN = "hessian"
+    MINIMIZE = "minimize"
+    PARAMETER_GRADIENT = "parameter_gradient"
+    TRACEABLE = "traceable"  # hands out pure JAX functions of (values, coordinates)
+
+
+@attrs.frozen(eq=False)
+class Minimized:
+    """An MM relaxation. ``converged`` False is a failed trial, never a result."""
+
+    coordinates: np.ndarray
+    energy: float
+    converged: bool
+    iterations: int
+    gradient_norm: float
+
+
+@attrs.frozen(eq=False)
+class TraceableFunctions:
+    """Pure JAX functions of ``(values, coordinates)`` from a traceable engine, so the
+    objective can put every residual and its exact parameter gradient inside one
+    ``jax.jit``. ``hessian`` returns Hartree/Bohr²; ``relax`` returns the MM-relaxed
+    coordinates, differentiable with respect to ``values`` (implicit differentiation
+    of the minimization), together with a convergence flag; it starts from the given
+    coordinates."""
+
+    energy: Callable[[Any, Any], Any]
+    gradient: Callable[[Any, Any], Any]
+    hessian: Callable[[Any, Any], Any]
+    relax: Callable[[Any, Any], tuple[Any, Any]]
+
+
+@runtime_checkable
+class EngineSession(Protocol):
+    """One prepared structure. ``values`` is the force field's full parameter vector
+    (``ForceField.vector()`` layout, canonical units); ``coordinates`` default to the
+    structure's own. Energies in kcal/mol, gradients in kcal/(mol·Å), Hessians in
+    Hartree/Bohr² (the unit QM Hessians come in). A method whose capability the
+    engine did not declare raises :class:`~q2mm.errors.CapabilityError`."""
+
+    system: MMSystem
+
+    def energy(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> float: ...
+
+    def gradient(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> np.ndarray: ...
+
+    def hessian(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> np.ndarray: ...
+
+    def minimize(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> Minimized: ...
+
+    def traceable(self) -> TraceableFunctions:
+        """Only engines that declare ``Capability.TRACEABLE``."""
+        ...
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Computes MM energies and their derivatives for prepared structures."""
+
+    name: str
+    capabilities: frozenset[Capability]
+    forms: frozenset[FunctionalForm]
+    #: Term kinds it evaluates (``q2mm.model.forcefield.TERM_KINDS`` names).
+    term_kinds: frozenset[str]
+
+    def prepare(self, system: MMSystem) -> EngineSession:
+        """Raises UnsupportedTermError naming any term kind it cannot evaluate."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Platform, precision, versions: recorded in every result."""
+        ...
+
+
+@runtime_checkable
+class Residual(Protocol):
+    """One kind of QM-vs-MM observable. ``needs`` names the MM quantities it consumes
+    (``"hessian"``, ``"energy"``, ``"relaxed"``, ``"values"``); ``evaluate`` is written
+    against the array API so it runs on NumPy and inside ``jax.jit`` alike."""
+
+    kind: str
+    needs: frozenset[str]
+
+    def evaluate(self, mm: dict[str, Any], xp: Any) -> Any:
+        """Unweighted residual vector for one structure."""
+        ...
+
+
+@attrs.frozen(eq=False)
+class OptimizeResult:
+    x: np.ndarray
+    score: float
+    iterations: int
+    evaluations: int
+    status: str  # "converged" | "stopped" | "failed"
+    message: str = ""
+
+
+@runtime_checkable
+class Optimizer(Protocol):
+    """Minimizes an objective over a bounded parameter vector.
+
+    ``requires`` names what it needs from the objective: ``"gradient"`` (any engine,
+    finite differences where needed) or ``"traceable"`` (a JAX-traceable objective,
+    i.e. a traceable engine)."""
+
+    name: str
+    requires: frozenset[str]
+
+    def minimize(
+        self,
+        objective: Any,
+        x0: np.ndarray,
+        bounds: Sequence[tuple[float, float]],
+        callback: Callable[[np.ndarray, float], None] | None = None,
+    ) -> OptimizeResult: ...
+
+
+@runtime_checkable
+class ForceFieldFormat(Protocol):
+    """Reads and writes force fields of one file format, chosen by name or suffix."""
+
+    name: str
+    suffixes: tuple[str, ...]
+
+    def read(self, path: Path) -> ForceField: ...
+
+    def write(self, forcefield: ForceField, path: Path, *, allow_loss: bool = False) -> None:
+        """Whole file or nothing; raises ConversionLossError rather than drop terms."""
+        ...
+
+
+@runtime_checkable
+class StructureFormat(Protocol):
+    """Reads structures (with any QM data) from one kind of file."""
+
+    name: str
+    suffixes: tuple[str, ...]
+
+    def read(self, path: Path) -> list[Molecule]: ...
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """The part of :class:`concurrent.futures.Executor` q2mm uses, so a distributed
+    executor (dask, ray, mpi4py.futures) drops in."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future: ...
+
+    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...
