@@ -128,7 +128,8 @@ def test_two_distributions_claiming_one_name_is_an_error(toy_site, tmp_path):
     assert "Traceback" not in result.stderr
     message = result.stderr.strip()
     assert "engine name 'toy' is claimed by two plugins" in message
-    assert "q2mm-engine-toy " in message + " " and "q2mm-engine-toy2" in message
+    assert "q2mm-engine-toy (plugin 'toy')" in message
+    assert "q2mm-engine-toy2 (plugin 'toy')" in message
     # blocking one of them resolves the conflict
     ok = q2mm_with(Path(env_path), "plugins", extra_env={"Q2MM_DISABLE_PLUGINS": "q2mm-engine-toy2"})
     assert ok.returncode == 0, ok.stderr

@@ -44,6 +44,12 @@ Schema (every key optional unless marked)::
     hessian = "other.in"            # take the QM Hessian from another file
     mmo = "set.mmo"                 # MacroModel .mmo: row of every term
     mmo_index = 0
+    extra_bonds = [[1, 5]]          # 1-based atom numbers, added to perceived bonds
+    excluded_bonds = [[1, 6]]       # 1-based, never bonds (e.g. an η² contact)
+
+    [topology]                      # bond perception for files without bonds
+    tolerance = 0.45                # Å beyond the sum of covalent radii
+    partial_tolerance = 0.75        # Å, for non-1-3 pairs of transition states
 
     [[objective]]                   # default: eigenmatrix + geometry
     kind = "eigenmatrix"
@@ -74,7 +80,9 @@ _TOP = {
     "parameters": dict,
     "structures": list,
     "objective": list,
+    "topology": dict,
 }
+_TOPOLOGY = {"tolerance": float, "partial_tolerance": float}
 _FORCEFIELD = {
     "file": str,
     "format": str,
@@ -104,6 +112,8 @@ _STRUCTURE = {
     "hessian": str,
     "mmo": str,
     "mmo_index": int,
+    "extra_bonds": list,
+    "excluded_bonds": list,
 }
 _OBJECTIVE = {"kind": str, "weight": float, "options": dict}
 
@@ -124,6 +134,14 @@ class StructureSpec:
     hessian: Path | None = None
     mmo: Path | None = None
     mmo_index: int | None = None
+    extra_bonds: tuple[tuple[int, int], ...] = ()
+    excluded_bonds: tuple[tuple[int, int], ...] = ()
+
+
+@attrs.frozen
+class TopologySpec:
+    tolerance: float = 0.45
+    partial_tolerance: float = 0.75
 
 
 @attrs.frozen
@@ -168,6 +186,7 @@ class RunConfig:
     parameters: ParameterSpec
     structures: tuple[StructureSpec, ...]
     objective: tuple[ObjectiveSpec, ...]
+    topology: TopologySpec = TopologySpec()
     engine_options: dict[str, Any] = attrs.field(factory=dict)
     optimizer_options: dict[str, Any] = attrs.field(factory=dict)
     executor_options: dict[str, Any] = attrs.field(factory=dict)
@@ -208,6 +227,15 @@ class _Checker:
         if value not in choices:
             raise self.fail(key, f"{value!r} is not one of {', '.join(choices)}")
         return value
+
+    def atom_pairs(self, value: list, key: str) -> tuple[tuple[int, int], ...]:
+        """1-based atom pairs in the file, 0-based inside."""
+        ok = all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(i, int) and i >= 1 for i in p) for p in value
+        )
+        if not ok:
+            raise self.fail(key, "expected an array of [atom, atom] pairs of 1-based atom numbers")
+        return tuple((p[0] - 1, p[1] - 1) for p in value)
 
     def strings(self, value: list, key: str) -> tuple[str, ...]:
         if not all(isinstance(v, str) for v in value):
@@ -280,6 +308,8 @@ def load_config(path: str | Path) -> RunConfig:
                 hessian=c.file(s["hessian"], f"{where}.hessian") if "hessian" in s else None,
                 mmo=c.file(s["mmo"], f"{where}.mmo") if "mmo" in s else None,
                 mmo_index=s.get("mmo_index"),
+                extra_bonds=c.atom_pairs(s.get("extra_bonds", []), f"{where}.extra_bonds"),
+                excluded_bonds=c.atom_pairs(s.get("excluded_bonds", []), f"{where}.excluded_bonds"),
             )
         )
 
@@ -293,8 +323,10 @@ def load_config(path: str | Path) -> RunConfig:
             raise c.fail(f"{where}.kind", "missing (required)")
         objective.append(ObjectiveSpec(o["kind"], float(o.get("weight", 1.0)), dict(o.get("options", {}))))
 
+    tp = c.table(data.get("topology", {}), _TOPOLOGY, "topology")
     return RunConfig(
         path=path,
+        topology=TopologySpec(**{k: float(v) for k, v in tp.items()}),
         engine=data.get("engine", "jax"),
         optimizer=data.get("optimizer", "scipy:lbfgsb"),
         executor=data.get("executor", "serial"),

@@ -128,9 +128,11 @@ class Registry:
             )
             self.statuses.append(PluginStatus(name, distribution, version, "broken", reason))
             return
+        # Entry-point names need not be unique across distributions; pluggy's must be.
+        pm_name = f"{name}@{distribution}" if distribution else name
         try:
-            self._pm.register(module, name=name)
-            records = list(self._records_from(name, distribution, version))
+            self._pm.register(module, name=pm_name)
+            records = list(self._records_from(pm_name, name, distribution, version))
         except PluginConflictError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -153,10 +155,10 @@ class Registry:
             self._records[key] = record
         self.statuses.append(PluginStatus(name, distribution, version, "ok"))
 
-    def _records_from(self, name: str, distribution: str, version: str):
+    def _records_from(self, pm_name: str, name: str, distribution: str, version: str):
         for hook_name, kind in _HOOK_KIND.items():
             for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
-                if impl.plugin_name != name:
+                if impl.plugin_name != pm_name:
                     continue
                 for record in impl.function() or ():
                     if not isinstance(record, PluginRecord):

@@ -101,10 +101,13 @@ class Engine(Protocol):
 class Residual(Protocol):
     """One kind of QM-vs-MM observable. ``needs`` names the MM quantities it consumes
     (``"hessian"``, ``"energy"``, ``"relaxed"``, ``"values"``); ``evaluate`` is written
-    against the array API so it runs on NumPy and inside ``jax.jit`` alike."""
+    against the array API so it runs on NumPy and inside ``jax.jit`` alike. ``weights``
+    is a 1-D array of per-element weights as long as the vector ``evaluate`` returns:
+    the objective needs the length before it evaluates anything."""
 
     kind: str
     needs: frozenset[str]
+    weights: np.ndarray
 
     def evaluate(self, mm: dict[str, Any], xp: Any) -> Any:
         """Unweighted residual vector for one structure."""

@@ -26,6 +26,8 @@ from .io.atomic import write_text_atomic
 from .model import ForceField, FunctionalForm, Molecule, StationaryKind
 from .plugins import registry
 from .protocols import Capability
+from .residuals.weights import DEFAULT_TERMS
+from .topology.perception import BondRules, perceive
 
 RESULT_KEYS = (
     "score.initial",
@@ -41,7 +43,6 @@ RESULT_KEYS = (
     "optimizer.name",
     "status",
 )
-DEFAULT_OBJECTIVE = (("eigenmatrix", 1.0), ("geometry", 1.0))
 CHECKPOINT = "checkpoint.json"
 RESULT = "result.json"
 
@@ -89,6 +90,15 @@ def _load_structures(cfg: RunConfig) -> list[tuple[Molecule, Any]]:
                 raise ConfigError(f"{cfg.path}: structures[{i}].hessian: {spec.hessian} holds no Hessian")
             mol = mol.with_(hessian=donor.hessian, frequencies=donor.frequencies)
         mol = mol.with_(kind=StationaryKind(spec.kind), name=spec.name or mol.name or spec.file.stem)
+        if spec.extra_bonds or spec.excluded_bonds or mol.bonds is None:
+            # Fix the connectivity once, so estimation and assignment see the same bonds.
+            rules = BondRules(
+                tolerance=cfg.topology.tolerance,
+                partial_tolerance=cfg.topology.partial_tolerance,
+                extra_bonds=spec.extra_bonds,
+                excluded_bonds=spec.excluded_bonds,
+            )
+            mol = mol.with_(bonds=perceive(mol, rules).bonds)
         mmo = None
         if spec.mmo is not None:
             listing = mmo_cache.setdefault(spec.mmo, read_mmo(spec.mmo))
@@ -100,16 +110,19 @@ def _load_structures(cfg: RunConfig) -> list[tuple[Molecule, Any]]:
     return out
 
 
-def _starting_forcefield(cfg: RunConfig, molecules: list[Molecule]) -> ForceField:
+def _starting_forcefield(cfg: RunConfig, loaded: list[tuple[Molecule, Any]]) -> ForceField:
     spec = cfg.forcefield
     if spec.file is not None:
         return read_forcefield(spec.file, spec.format)
     from .estimate import estimate_forcefield
 
     template = read_forcefield(spec.template) if spec.template else None
+    links = [mmo for _, mmo in loaded]
     return estimate_forcefield(
-        molecules,
+        [m for m, _ in loaded],
         template=template,
+        mmo=links if template is not None and all(link is not None for link in links) else None,
+        sections=cfg.parameters.sections,
         method=spec.estimate,
         ts_method=cfg.ts_method,
         form=FunctionalForm(spec.form),
@@ -126,7 +139,9 @@ def _output_paths(cfg: RunConfig, output: Path) -> list[Path]:
     elif spec.template is not None:
         main = output / f"fitted{spec.template.suffix}"
     else:
-        main = output / "fitted.prm"
+        # Estimated types are element or input names, not Tinker's numeric classes;
+        # OpenMM XML holds every term of both functional forms.
+        main = output / "fitted.xml"
     return [main, *(output / p.name for p in spec.write)]
 
 
@@ -156,13 +171,13 @@ def run_fit(cfg: RunConfig, overrides: dict[str, Any] | None = None, resume: boo
     engine_record = reg.get("engine", cfg.engine)
     optimizer_record = reg.get("optimizer", cfg.optimizer)
     executor_record = reg.get("executor", cfg.executor)
-    terms = [(o.kind, o.weight, o.options) for o in cfg.objective] or [(k, w, {}) for k, w in DEFAULT_OBJECTIVE]
+    terms = [(o.kind, o.weight, o.options) for o in cfg.objective] or list(DEFAULT_TERMS)
     for kind, _, _ in terms:
         reg.get("residual", kind)
 
     loaded = _load_structures(cfg)
     molecules = [m for m, _ in loaded]
-    start_ff = _starting_forcefield(cfg, molecules)
+    start_ff = _starting_forcefield(cfg, loaded)
     systems = [build_system(m, start_ff, mmo=mmo) for m, mmo in loaded]
     p = cfg.parameters
     space = ParameterSpace.from_forcefield(
@@ -204,6 +219,7 @@ def run_fit(cfg: RunConfig, overrides: dict[str, Any] | None = None, resume: boo
             terms=terms,
             executor=executor,
             ts_method=cfg.ts_method,
+            groups=[spec.group for spec in cfg.structures],
         )
         score_initial = objective.value(space.x0)
         state = {"iteration": iteration0}
@@ -255,6 +271,7 @@ def run_fit(cfg: RunConfig, overrides: dict[str, Any] | None = None, resume: boo
         "optimizer": {"name": cfg.optimizer, "options": cfg.optimizer_options},
         "executor": cfg.executor,
         "structures": [{"name": m.name, "kind": str(m.kind), "atoms": m.n_atoms} for m in molecules],
+        "starts": [_start_summary(s) for s in getattr(result, "starts", ())],
         "parameters": [
             {"id": pid, "start": float(a), "final": float(b)}
             for pid, a, b in zip(space.ids, space.x0, x_final, strict=True)
@@ -265,6 +282,12 @@ def run_fit(cfg: RunConfig, overrides: dict[str, Any] | None = None, resume: boo
     }
     write_text_atomic(output / RESULT, json.dumps(summary, indent=2))
     return summary
+
+
+def _start_summary(start: Any) -> dict[str, Any]:
+    """One multi-start record, JSON-ready whatever attrs class the optimizer used."""
+    record = attrs.asdict(start) if attrs.has(type(start)) else dict(vars(start))
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in record.items()}
 
 
 def _read_checkpoint(path: Path, space) -> tuple[np.ndarray, int]:

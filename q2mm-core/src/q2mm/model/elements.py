@@ -1,5 +1,9 @@
-"""Element data: symbols, standard atomic masses (IUPAC 2013, amu) and single-bond
-covalent radii (Cordero et al., Dalton Trans. 2008, Å) used for bond perception."""
+"""Element data: symbols, masses and single-bond covalent radii (Cordero et al., Dalton
+Trans. 2008, Å) used for bond perception.
+
+Masses are those of the most abundant isotope (AME2016, amu): Gaussian, Jaguar and Psi4
+use them for harmonic frequencies, so QM and MM frequencies must too (standard atomic
+weights move CH₃F modes by 0.2–0.4 cm⁻¹)."""
 
 from __future__ import annotations
 
@@ -12,15 +16,17 @@ SYMBOLS = (
 ).split()
 
 _MASSES = {
-    "H": 1.008, "He": 4.002602, "Li": 6.94, "Be": 9.0121831, "B": 10.81, "C": 12.011,
-    "N": 14.007, "O": 15.999, "F": 18.998403163, "Ne": 20.1797, "Na": 22.98976928,
-    "Mg": 24.305, "Al": 26.9815385, "Si": 28.085, "P": 30.973761998, "S": 32.06,
-    "Cl": 35.45, "Ar": 39.948, "K": 39.0983, "Ca": 40.078, "Ti": 47.867, "V": 50.9415,
-    "Cr": 51.9961, "Mn": 54.938044, "Fe": 55.845, "Co": 58.933194, "Ni": 58.6934,
-    "Cu": 63.546, "Zn": 65.38, "Ga": 69.723, "Ge": 72.630, "As": 74.921595, "Se": 78.971,
-    "Br": 79.904, "Kr": 83.798, "Ru": 101.07, "Rh": 102.90550, "Pd": 106.42,
-    "Ag": 107.8682, "Sn": 118.710, "I": 126.90447, "Ir": 192.217, "Pt": 195.084,
-    "Au": 196.966569,
+    "H": 1.00782503223, "He": 4.00260325413, "Li": 7.0160034366, "Be": 9.012183065,
+    "B": 11.00930536, "C": 12.0, "N": 14.00307400443, "O": 15.99491461957,
+    "F": 18.99840316273, "Ne": 19.9924401762, "Na": 22.989769282, "Mg": 23.985041697,
+    "Al": 26.98153853, "Si": 27.97692653465, "P": 30.97376199842, "S": 31.9720711744,
+    "Cl": 34.968852682, "Ar": 39.9623831237, "K": 38.9637064864, "Ca": 39.962590863,
+    "Ti": 47.94794198, "V": 50.94395704, "Cr": 51.94050623, "Mn": 54.93804391,
+    "Fe": 55.93493633, "Co": 58.93319429, "Ni": 57.93534241, "Cu": 62.92959772,
+    "Zn": 63.92914201, "Ga": 68.9255735, "Ge": 73.921177761, "As": 74.92159457,
+    "Se": 79.9165218, "Br": 78.9183376, "Kr": 83.9114977282, "Ru": 101.9043441,
+    "Rh": 102.905498, "Pd": 105.9034804, "Ag": 106.9050916, "Sn": 119.90220163,
+    "I": 126.9044719, "Ir": 192.9629216, "Pt": 194.9647917, "Au": 196.96656879,
 }
 
 _COVALENT_RADII = {

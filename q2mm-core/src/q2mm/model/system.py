@@ -11,12 +11,12 @@ same code on NumPy and inside ``jax.jit``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
 
 import attrs
 import numpy as np
 
 from .forcefield import Conventions, FunctionalForm
+from .frozen import frozen_mapping
 from .molecule import Molecule
 
 
@@ -32,7 +32,7 @@ def _constants(value) -> Mapping[str, np.ndarray]:
         a = np.asarray(v)
         a.setflags(write=False)
         out[k] = a
-    return MappingProxyType(out)
+    return frozen_mapping(out)
 
 
 @attrs.frozen(eq=False)
@@ -41,7 +41,9 @@ class TermSet:
 
     ``atoms`` (n, arity) are 0-based atom indices; ``slots`` (n, len(fields)) index the
     force field's parameter vector; ``constants`` hold per-term values that are not
-    parameters (torsion periodicity, the stretch-bend's bonded pair order, …).
+    parameters (torsion periodicity, the stretch-bend's bonded pair order, …). A slot of
+    −1 marks an optional field the row does not carry (a dipole's ``position``); the
+    engine then uses that field's documented default.
 
     Term kinds and their atom order:
 
@@ -50,8 +52,10 @@ class TermSet:
     - ``strbnd`` (i, j, k) centre j: fields k1, k2, r1_0, r2_0, theta0 — the ideal
       values are slots of the bond/angle rows the stretch-bend couples
     - ``urey_bradley`` (i, j, k): fields k, r0 (distance i–k)
-    - ``torsion`` (i, j, k, l): fields k, phase; constants ``periodicity`` — one Fourier
-      component per term, so a row with k1..k3 yields up to three terms
+    - ``torsion`` (i, j, k, l): fields k, phase; constants ``periodicity`` and optionally
+      ``scale`` (energy multiplier: MacroModel divides a wildcard substructure torsion
+      among the torsions about its bond) — one Fourier component per term, so a row
+      with k1..k3 yields up to three terms
     - ``improper`` (i, j, k, l) centre i: fields k, phi0
     - ``opbend`` (i, j, k, l) centre j, out-of-plane atom l (Allinger/Wilson angle
       between bond j–l and plane i–j–k): field k
@@ -96,7 +100,7 @@ class MMSystem:
     molecule: Molecule
     form: FunctionalForm
     conventions: Conventions
-    terms: Mapping[str, TermSet] = attrs.field(converter=lambda m: MappingProxyType(dict(m)))
+    terms: Mapping[str, TermSet] = attrs.field(converter=frozen_mapping)
     nonbonded: Nonbonded | None = None
     n_parameters: int = 0
 

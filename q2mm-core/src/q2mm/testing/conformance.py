@@ -93,15 +93,18 @@ class EngineConformance:
     energy_tolerance: ClassVar[float] = 1e-8  # kcal/mol
     derivative_tolerance: ClassVar[float] = 1e-5  # relative
 
-    def make_engine(self) -> Engine:
-        return registry().create("engine", self.engine_name, **self.engine_options)
+    @classmethod
+    def make_engine(cls) -> Engine:
+        return registry().create("engine", cls.engine_name, **cls.engine_options)
 
     @pytest.fixture(scope="class")
-    def engine(self) -> Engine:
-        return self.make_engine()
+    @classmethod
+    def engine(cls) -> Engine:
+        return cls.make_engine()
 
     @pytest.fixture(scope="class")
-    def session(self, engine):
+    @classmethod
+    def session(cls, engine):
         return engine.prepare(harmonic_ch3f_system())
 
     def test_declares_the_engine_protocol(self, engine):
@@ -119,7 +122,8 @@ class EngineConformance:
         assert expected > 0.1  # the parameters are deliberately off-minimum
         assert abs(session.energy(VALUES) - expected) < self.energy_tolerance
         shifted = coords + np.array([0.0, 0.0, 0.02]) * np.arange(5)[:, None]
-        assert abs(session.energy(VALUES, shifted) - closed_form_energy(VALUES, shifted)) < self.energy_tolerance
+        expected_shifted = closed_form_energy(VALUES, shifted)
+        assert abs(session.energy(VALUES, shifted) - expected_shifted) < self.energy_tolerance
 
     def test_energy_is_linear_in_force_constants(self, session):
         doubled = VALUES.copy()

@@ -1,0 +1,83 @@
+"""Transition-state curvature handling before Seminario estimation (Limé & Norrby).
+
+A transition state's Hessian has one negative eigenvalue, along the reaction mode;
+projected onto the bonds and angles that make up that mode it gives negative force
+constants. Which structures are transition states is *declared*
+(:class:`~q2mm.model.StationaryKind`), never guessed from the eigenvalues, and only a
+declared transition state is ever modified:
+
+- **C** — replace the negative eigenvalue by a positive one (default 1.0 Hartree/Bohr²)
+  and rebuild the Hessian, then estimate from it;
+- **D** — keep the Hessian as it is (the residual side gives the reaction mode zero
+  weight, so estimation has nothing to change);
+- **E** — estimate as D, then re-derive with C every force constant that came out
+  zero or negative.
+
+The eigenvalue replaced is the most negative one of the Cartesian Hessian (not mass
+weighted) whose eigenvector is not a translation or rotation: those sit near zero but
+may be negative away from an exact stationary point (−2.4·10⁻⁴ Hartree/Bohr² in the
+F⁻ + CH₃F S_N2 transition state, whose reaction mode is at −0.106; the ethane rotation
+barrier's is only −3.5·10⁻³), so the size of an eigenvalue alone cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..model import Molecule, StationaryKind
+
+#: Default positive curvature given to the reaction mode in method C, Hartree/Bohr².
+DEFAULT_INVERTED_EIGENVALUE = 1.0
+
+
+class TSMethod(enum.StrEnum):
+    C = "C"
+    D = "D"
+    E = "E"
+
+
+def _rigid_body_basis(coordinates: np.ndarray) -> np.ndarray:
+    """Orthonormal columns spanning the Cartesian translations and rotations."""
+    centred = np.asarray(coordinates, dtype=float) - np.mean(coordinates, axis=0)
+    moves = [np.tile(axis, len(centred)) for axis in np.eye(3)]
+    moves += [np.cross(axis, centred).ravel() for axis in np.eye(3)]
+    q, r = np.linalg.qr(np.array(moves).T)
+    return q[:, np.abs(np.diag(r)) > 1e-8]  # a linear molecule has two rotations
+
+
+def invert_reaction_curvature(
+    hessian: np.ndarray, coordinates: np.ndarray, value: float = DEFAULT_INVERTED_EIGENVALUE
+) -> np.ndarray:
+    """The Hessian (Hartree/Bohr²) with its reaction-mode eigenvalue replaced by
+    ``value``, rebuilt from the eigen-decomposition of its symmetric part. The reaction
+    mode is the most negative eigenvalue whose eigenvector is not mostly a translation or
+    rotation: away from an exact stationary point those pick up small eigenvalues of
+    either sign, which are left as they are."""
+    if not value > 0:
+        raise ConfigError(f"the inverted eigenvalue must be positive, got {value}")
+    h = np.asarray(hessian, dtype=float)
+    eigenvalues, vectors = np.linalg.eigh(0.5 * (h + h.T))
+    rigid = _rigid_body_basis(coordinates)
+    internal = np.sum((rigid.T @ vectors) ** 2, axis=0) < 0.5
+    candidates = np.flatnonzero(internal & (eigenvalues < 0))
+    if not len(candidates):
+        raise ConfigError(
+            "a structure declared a transition state has a Hessian without a negative eigenvalue"
+        )
+    eigenvalues = eigenvalues.copy()
+    eigenvalues[candidates[np.argmin(eigenvalues[candidates])]] = value
+    rebuilt = (vectors * eigenvalues) @ vectors.T
+    return 0.5 * (rebuilt + rebuilt.T)
+
+
+def curvature_corrected(molecule: Molecule, value: float = DEFAULT_INVERTED_EIGENVALUE) -> np.ndarray:
+    """Method C's Hessian for ``molecule``: inverted if it is *declared* a transition
+    state, the QM Hessian unchanged otherwise."""
+    if molecule.hessian is None:
+        raise ConfigError(f"structure {molecule.name or '(unnamed)'} has no Hessian to estimate from")
+    if molecule.kind == StationaryKind.TRANSITION_STATE:
+        return invert_reaction_curvature(molecule.hessian, molecule.coordinates, value)
+    return np.asarray(molecule.hessian, dtype=float)

@@ -1,0 +1,210 @@
+"""Starting force constants from QM Hessians: FUERZA, γ-FUERZA, QFUERZA, defaults.
+
+The four ways of Farrugia, Helquist, Norrby & Wiest (J. Chem. Theory Comput. 2025,
+22, 469) to set a force field's initial constants before a Q2MM fit:
+
+=================  ==========================  ==========================================
+method             bonds                       angles
+=================  ==========================  ==========================================
+``fuerza``         Seminario projection        Seminario projection
+``gamma-fuerza``   Seminario projection        Seminario × γ (γ ≈ 0.68)
+``qfuerza``        Seminario projection        Seminario, but an angle with a hydrogen
+                                               outer atom gets 0.5 mdyn·Å/rad²
+``defaults``       5.0 mdyn/Å                  0.5 mdyn·Å/rad² (no Hessian needed)
+=================  ==========================  ==========================================
+
+Ideal values are the QM geometry's bond lengths and angles. A row takes the mean over
+every bond or angle it parameterizes in every structure given — the QFUERZA
+substitution happens per angle, before the mean, so a wildcard row that covers both
+hydrogen and heavy-atom angles averages the two. Transition states declared as such are
+handled by ``ts_method`` (:mod:`q2mm.estimate.curvature`); ground states never are.
+
+With a ``template`` the matching rows are filled (bond k and r0, angle k and theta0)
+and every other row is kept; rows are assigned to terms exactly as
+:func:`q2mm.topology.build_system` assigns them (pass ``mmo`` structures to use
+MacroModel's row links, ``sections`` to fill only the rows of those sections, e.g. a
+MacroModel OPT substructure). Without one, rows are created keyed by atom type (element
+symbols where a structure has no types): one per bond and angle type, and a torsion row
+with k1 = k2 = k3 = 0 (phases 0, π, 0) for every torsion type, for the fit to set.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import math
+from collections.abc import Callable, Iterable, Sequence
+from fnmatch import fnmatchcase
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..model import Conventions, ForceField, FunctionalForm, Molecule, Row
+from ..model.units import MDYN_A_RAD2_TO_KCALMOL_RAD2, MDYN_A_TO_KCALMOL_A2
+from ..topology import BondRules, Topology, bonded_rows, perceive
+from ..topology.assignment import atom_types
+from .curvature import DEFAULT_INVERTED_EIGENVALUE, TSMethod, curvature_corrected
+from .seminario import angle_constant, bond_constant
+
+#: QFUERZA's constant for angles with a hydrogen outer atom, and the "defaults"
+#: method's angle constant (mdyn·Å/rad², Farrugia et al. 2025).
+HYDROGEN_ANGLE_MDYN = 0.5
+#: The "defaults" method's bond constant (mdyn/Å).
+DEFAULT_BOND_MDYN = 5.0
+DEFAULT_GAMMA = 0.68
+
+
+class Method(enum.StrEnum):
+    FUERZA = "fuerza"
+    GAMMA_FUERZA = "gamma-fuerza"
+    QFUERZA = "qfuerza"
+    DEFAULTS = "defaults"
+
+
+def _choice(enum_type, value, what: str):
+    try:
+        return enum_type(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in enum_type)
+        raise ConfigError(f"unknown {what} {value!r}; choose one of {choices}") from None
+
+
+class _Curvatures:
+    """The Hessians one structure is estimated from under a TS method (the inverted one
+    is built only when C or E first needs it)."""
+
+    def __init__(self, molecule: Molecule, ts_method: TSMethod, inverted_eigenvalue: float) -> None:
+        if molecule.hessian is None:
+            raise ConfigError(f"structure {molecule.name or '(unnamed)'} has no Hessian to estimate from")
+        self.molecule = molecule
+        self.as_is = np.asarray(molecule.hessian, dtype=float)
+        self.coordinates = molecule.coordinates
+        self.method = ts_method
+        self.inverted_eigenvalue = inverted_eigenvalue
+
+    @functools.cached_property
+    def inverted(self) -> np.ndarray:
+        return curvature_corrected(self.molecule, self.inverted_eigenvalue)
+
+    def constant(self, projection: Callable[..., float], *atoms) -> float:
+        """``projection(coordinates, hessian, *atoms)`` under the TS method: C from the
+        inverted Hessian, D from the Hessian as is, E as D unless that is ≤ 0, then
+        as C."""
+        if self.method is TSMethod.C:
+            return projection(self.coordinates, self.inverted, *atoms)
+        value = projection(self.coordinates, self.as_is, *atoms)
+        if self.method is TSMethod.E and value <= 0.0:
+            return projection(self.coordinates, self.inverted, *atoms)
+        return value
+
+
+def _angle(coords: np.ndarray, i: int, j: int, k: int) -> float:
+    a, b = coords[i] - coords[j], coords[k] - coords[j]
+    return float(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1.0, 1.0)))
+
+
+def _typed_rows(molecule: Molecule, topology: Topology, rows: dict[str, Row]):
+    """Rows keyed by atom type for a structure (no template), created as they are met."""
+    types = atom_types(molecule)
+
+    def row(kind: str, atoms: Sequence[int], values: dict[str, float]) -> Row:
+        key_types = tuple(types[a] for a in atoms)
+        key_types = min(key_types, key_types[::-1])
+        new = Row(kind, key_types, values)
+        return rows.setdefault(new.key, new)
+
+    bonds = {b: row("bond", b, {"k": 0.0, "r0": 0.0}) for b in topology.bonds}
+    angles = {a: row("angle", a, {"k": 0.0, "theta0": 0.0}) for a in topology.angles}
+    torsion = {"k1": 0.0, "phase1": 0.0, "k2": 0.0, "phase2": math.pi, "k3": 0.0, "phase3": 0.0}
+    for t in topology.torsions:
+        row("torsion", t, torsion)
+    return bonds, angles
+
+
+def estimate_forcefield(
+    molecules: Iterable[Molecule],
+    *,
+    template: ForceField | None = None,
+    method: str = "qfuerza",
+    ts_method: str = "C",
+    form: FunctionalForm | str = FunctionalForm.MM3,
+    gamma: float = DEFAULT_GAMMA,
+    inverted_eigenvalue: float = DEFAULT_INVERTED_EIGENVALUE,
+    mmo: Sequence | None = None,
+    sections: Sequence[str] | None = None,
+    bond_rules: BondRules | None = None,
+) -> ForceField:
+    """A force field with bond and angle constants estimated from the structures' QM
+    Hessians (Hartree/Bohr²) and ideal values from their geometries; see the module
+    doc. ``mmo`` (one MacroModel .mmo structure per molecule) and ``sections`` (row
+    section patterns to fill) apply with a ``template``; ``form`` without one."""
+    molecules = list(molecules)
+    if not molecules:
+        raise ConfigError("estimation needs at least one structure")
+    method = _choice(Method, method, "estimation method")
+    ts = _choice(TSMethod, ts_method, "transition-state method")
+    if not gamma > 0:
+        raise ConfigError(f"gamma must be positive, got {gamma}")
+    if not inverted_eigenvalue > 0:
+        raise ConfigError(f"the inverted eigenvalue must be positive, got {inverted_eigenvalue}")
+    if mmo is not None and (template is None or len(mmo) != len(molecules)):
+        raise ConfigError("mmo structures need a template and one per structure")
+
+    created: dict[str, Row] = {}
+    bond_k: dict[str, list[float]] = {}
+    bond_r: dict[str, list[float]] = {}
+    angle_k: dict[str, list[float]] = {}
+    angle_t: dict[str, list[float]] = {}
+    hydrogen_angle = HYDROGEN_ANGLE_MDYN * MDYN_A_RAD2_TO_KCALMOL_RAD2
+    for n, molecule in enumerate(molecules):
+        topology = perceive(molecule, bond_rules)
+        if template is None:
+            bonds, angles = _typed_rows(molecule, topology, created)
+        else:
+            link = None if mmo is None else mmo[n]
+            bonds, angles = bonded_rows(molecule, template, topology=topology, mmo=link)
+        coords = molecule.coordinates
+        curvatures = None if method is Method.DEFAULTS else _Curvatures(molecule, ts, inverted_eigenvalue)
+        for (i, j), row in bonds.items():
+            bond_r.setdefault(row.key, []).append(float(np.linalg.norm(coords[i] - coords[j])))
+            if curvatures is None:
+                k = DEFAULT_BOND_MDYN * MDYN_A_TO_KCALMOL_A2
+            else:
+                k = curvatures.constant(bond_constant, i, j)
+            bond_k.setdefault(row.key, []).append(k)
+        for (i, j, k), row in angles.items():
+            angle_t.setdefault(row.key, []).append(_angle(coords, i, j, k))
+            hydrogen = "H" in (molecule.elements[i], molecule.elements[k])
+            if curvatures is None or (method is Method.QFUERZA and hydrogen):
+                value = hydrogen_angle
+            else:
+                value = curvatures.constant(angle_constant, i, j, k, topology.neighbours[j])
+                if method is Method.GAMMA_FUERZA:
+                    value *= gamma
+            angle_k.setdefault(row.key, []).append(value)
+
+    def filled(row: Row) -> Row:
+        if sections is not None and not (row.section and any(fnmatchcase(row.section, p) for p in sections)):
+            return row
+        if row.kind == "bond" and row.key in bond_k:
+            return row.with_values(k=float(np.mean(bond_k[row.key])), r0=float(np.mean(bond_r[row.key])))
+        if row.kind == "angle" and row.key in angle_k:
+            return row.with_values(
+                k=float(np.mean(angle_k[row.key])), theta0=float(np.mean(angle_t[row.key]))
+            )
+        return row
+
+    if template is not None:
+        return ForceField(
+            template.form,
+            [filled(row) for row in template.rows],
+            template.conventions,
+            name=template.name,
+            source=template.source,
+            equivalences=template.equivalences,
+        )
+    form = _choice(FunctionalForm, form, "functional form")
+    conventions = Conventions.mm3() if form is FunctionalForm.MM3 else Conventions()
+    order = {"bond": 0, "angle": 1, "torsion": 2}
+    rows = sorted(created.values(), key=lambda r: order[r.kind])
+    return ForceField(form, [filled(row) for row in rows], conventions, name=f"{method.value} estimate")

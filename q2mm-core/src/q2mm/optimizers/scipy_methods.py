@@ -1,0 +1,243 @@
+"""The built-in scipy optimizers.
+
+Each runs in scaled coordinates and maps scipy's exit codes onto q2mm's statuses
+(:mod:`q2mm.optimizers.tracking`). Options are constructor keyword arguments;
+tolerances are scipy's own, in scaled coordinates and score units.
+
+===========================  ==================  ==============================================
+name                         needs               converged when
+===========================  ==================  ==============================================
+scipy:lbfgsb                 gradient            relative score change < ``ftol`` or projected
+                                                 gradient < ``gtol`` (scipy status 0)
+scipy:nelder-mead            —                   simplex within ``xatol`` and its scores
+                                                 within ``fatol``
+scipy:powell                 —                   relative score change < ``ftol`` / step
+                                                 < ``xtol``
+scipy:trust-constr           gradient            gradient (``gtol``) or trust radius
+                                                 (``xtol``) small enough (status 1 or 2)
+scipy:least-squares-trf      gradient            ``ftol``, ``xtol`` or ``gtol`` met (status > 0)
+scipy:least-squares-lm       gradient            as trf; MINPACK's Levenberg–Marquardt has no
+                                                 bounds, so a bounded problem is refused
+===========================  ==================  ==============================================
+
+"Iterations" are scipy's (the callback runs once per iteration); least-squares
+methods count one iteration per Jacobian, since both trf and MINPACK's lm compute one
+per accepted step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.optimize import BFGS, least_squares, minimize
+
+from ..errors import ConfigError, FitFailure
+from ..protocols import OptimizeResult
+from .tracking import Callback, Tracker
+
+
+class _ScipyMinimize:
+    """scipy.optimize.minimize with one method; subclasses set the exit-code mapping."""
+
+    name: ClassVar[str]
+    method: ClassVar[str]
+    requires: ClassVar[frozenset[str]] = frozenset()
+    converged_codes: ClassVar[frozenset[int]] = frozenset({0})
+    stopped_codes: ClassVar[frozenset[int]] = frozenset()
+
+    def __init__(self, max_iterations: int = 1000, max_evaluations: int | None = None, **tolerances: float):
+        if max_iterations < 1:
+            raise ConfigError(f"{self.name}: max_iterations must be at least 1")
+        self.max_iterations = int(max_iterations)
+        self.max_evaluations = max_evaluations
+        self.tolerances = tolerances
+
+    def _options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"maxiter": self.max_iterations, **self.tolerances}
+        if self.max_evaluations is not None:
+            options["maxfev" if self.method in ("Nelder-Mead", "Powell") else "maxfun"] = int(
+                self.max_evaluations
+            )
+        return options
+
+    def _call(self, tracker: Tracker, callback) -> Any:
+        fun, jac = (tracker.value_and_grad, True) if "gradient" in self.requires else (tracker.value, None)
+        return minimize(
+            fun,
+            tracker.y0,
+            jac=jac,
+            method=self.method,
+            bounds=tracker.scaled_bounds,
+            callback=callback,
+            options=self._options(),
+        )
+
+    def minimize(
+        self, objective: Any, x0: np.ndarray, bounds: Sequence[tuple[float, float]], callback: Callback = None
+    ) -> OptimizeResult:
+        tracker = Tracker(objective, x0, bounds, callback)
+
+        def each_iteration(intermediate_result):
+            tracker.iteration(intermediate_result.x, getattr(intermediate_result, "fun", None))
+
+        try:
+            res = self._call(tracker, each_iteration)
+            status = int(res.status)
+            if status in self.converged_codes:
+                verdict = "converged"
+            elif status in self.stopped_codes:
+                verdict = "stopped"
+            else:
+                verdict = "failed"
+            return tracker.result(res.x, verdict, str(res.message))
+        except FitFailure as exc:
+            return tracker.failure(str(exc))
+
+
+class LBFGSB(_ScipyMinimize):
+    """L-BFGS-B (bounded quasi-Newton). Options: ``ftol``, ``gtol``, ``maxcor``."""
+
+    name = "scipy:lbfgsb"
+    method = "L-BFGS-B"
+    requires = frozenset({"gradient"})
+    stopped_codes = frozenset({1})
+
+    def __init__(
+        self,
+        max_iterations: int = 1000,
+        max_evaluations: int | None = None,
+        ftol: float = 1e-10,
+        gtol: float = 1e-6,
+        maxcor: int = 10,
+    ):
+        super().__init__(max_iterations, max_evaluations, ftol=ftol, gtol=gtol, maxcor=maxcor)
+
+
+class NelderMead(_ScipyMinimize):
+    """Nelder–Mead simplex (derivative-free, bounded). Options: ``xatol``, ``fatol``,
+    ``adaptive`` (dimension-dependent coefficients, better beyond a few parameters)."""
+
+    name = "scipy:nelder-mead"
+    method = "Nelder-Mead"
+    stopped_codes = frozenset({1, 2})
+
+    def __init__(
+        self,
+        max_iterations: int = 5000,
+        max_evaluations: int | None = None,
+        xatol: float = 1e-6,
+        fatol: float = 1e-8,
+        adaptive: bool = True,
+    ):
+        super().__init__(max_iterations, max_evaluations, xatol=xatol, fatol=fatol, adaptive=adaptive)
+
+
+class Powell(_ScipyMinimize):
+    """Powell's conjugate directions (derivative-free, bounded). Options: ``xtol``, ``ftol``."""
+
+    name = "scipy:powell"
+    method = "Powell"
+    stopped_codes = frozenset({1, 2})
+
+    def __init__(
+        self,
+        max_iterations: int = 1000,
+        max_evaluations: int | None = None,
+        xtol: float = 1e-6,
+        ftol: float = 1e-10,
+    ):
+        super().__init__(max_iterations, max_evaluations, xtol=xtol, ftol=ftol)
+
+
+class TrustConstr(_ScipyMinimize):
+    """Trust-region interior point with a BFGS Hessian. Options: ``gtol``, ``xtol``."""
+
+    name = "scipy:trust-constr"
+    method = "trust-constr"
+    requires = frozenset({"gradient"})
+    converged_codes = frozenset({1, 2})
+    stopped_codes = frozenset({0})
+
+    def __init__(self, max_iterations: int = 1000, gtol: float = 1e-8, xtol: float = 1e-10):
+        super().__init__(max_iterations, None, gtol=gtol, xtol=xtol)
+
+    def _call(self, tracker: Tracker, callback) -> Any:
+        return minimize(
+            tracker.value_and_grad,
+            tracker.y0,
+            jac=True,
+            hess=BFGS(),
+            method=self.method,
+            bounds=tracker.scaled_bounds,
+            callback=callback,
+            options=self._options(),
+        )
+
+
+class _LeastSquares:
+    """scipy.optimize.least_squares on the weighted residual vector."""
+
+    name: ClassVar[str]
+    method: ClassVar[str]
+    requires = frozenset({"gradient"})
+
+    def __init__(
+        self,
+        max_evaluations: int | None = None,
+        ftol: float = 1e-10,
+        xtol: float = 1e-10,
+        gtol: float = 1e-10,
+    ):
+        self.max_evaluations = max_evaluations
+        self.tolerances = {"ftol": ftol, "xtol": xtol, "gtol": gtol}
+
+    def minimize(
+        self, objective: Any, x0: np.ndarray, bounds: Sequence[tuple[float, float]], callback: Callback = None
+    ) -> OptimizeResult:
+        tracker = Tracker(objective, x0, bounds, callback)
+        if self.method == "lm" and tracker.bounded:
+            raise ConfigError(
+                f"{self.name} (MINPACK Levenberg–Marquardt) cannot honour bounds and these parameters have "
+                "them; use scipy:least-squares-trf, or pass unbounded parameters"
+            )
+        first = {"done": False}
+
+        def jac(y):
+            # Both trf and lm compute one Jacobian per iteration, the first at the start.
+            if first["done"]:
+                tracker.iteration(y)
+            first["done"] = True
+            return tracker.jacobian(y)
+
+        lower, upper = tracker.lower, tracker.upper
+        try:
+            res = least_squares(
+                tracker.residuals,
+                tracker.y0,
+                jac=jac,
+                method=self.method,
+                bounds=(lower, upper) if self.method != "lm" else (-np.inf, np.inf),
+                max_nfev=self.max_evaluations,
+                **self.tolerances,
+            )
+            status = int(res.status)
+            verdict = "converged" if status > 0 else "stopped" if status == 0 else "failed"
+            return tracker.result(res.x, verdict, str(res.message))
+        except FitFailure as exc:
+            return tracker.failure(str(exc))
+
+
+class LeastSquaresTRF(_LeastSquares):
+    """Trust-region reflective least squares (bounded)."""
+
+    name = "scipy:least-squares-trf"
+    method = "trf"
+
+
+class LeastSquaresLM(_LeastSquares):
+    """MINPACK Levenberg–Marquardt (unbounded problems only)."""
+
+    name = "scipy:least-squares-lm"
+    method = "lm"

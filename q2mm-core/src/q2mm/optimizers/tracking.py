@@ -1,0 +1,150 @@
+"""What every built-in optimizer shares: scaled coordinates, bookkeeping, statuses.
+
+Scaled coordinates. Fitted parameters differ by orders of magnitude (a C–H force
+constant ≈ 700 kcal/(mol·Å²), its r0 ≈ 1.1 Å), which cripples methods whose steps or
+tolerances are isotropic (L-BFGS-B's first step, Nelder–Mead's simplex, Powell's line
+searches, trust regions). Each optimizer therefore works on y = x / s with s the
+parameter's natural scale (:func:`q2mm.finite_difference.parameter_scale`: its start
+magnitude for strengths, 1 Å / 1 rad for equilibrium values); bounds are scaled the
+same way. Callbacks and results are always in x.
+
+Statuses. ``"converged"``: the method's own convergence criterion was met and the
+score is finite. ``"stopped"``: an iteration or evaluation limit was reached first.
+``"failed"``: anything else, with the reason — including a
+:class:`~q2mm.errors.FitFailure` from the objective (a non-finite value or an
+unconverged MM relaxation at any trial point ends the run: a failed trial point is
+never silently turned into a big number). A failed result carries the best finite
+point seen so far, so a run driver can still report it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..finite_difference import parameter_scale
+from ..protocols import OptimizeResult
+
+Callback = Callable[[np.ndarray, float], None] | None
+
+
+def scales_for(objective: Any, x0: np.ndarray) -> np.ndarray:
+    space = getattr(objective, "space", None)
+    if space is None:
+        return np.ones_like(x0)
+    return np.array([parameter_scale(pid, v) for pid, v in zip(space.ids, x0, strict=True)])
+
+
+class Tracker:
+    """One optimizer run on an objective, in scaled coordinates y = x / scale."""
+
+    def __init__(
+        self,
+        objective: Any,
+        x0: np.ndarray,
+        bounds: Sequence[tuple[float, float]],
+        callback: Callback,
+        scale: np.ndarray | None = None,
+    ) -> None:
+        self.objective = objective
+        self.x0 = np.asarray(x0, dtype=float)
+        self.scale = scales_for(objective, self.x0) if scale is None else np.asarray(scale, dtype=float)
+        lower = np.array([-math.inf if lo is None else lo for lo, _ in bounds], dtype=float)
+        upper = np.array([math.inf if hi is None else hi for _, hi in bounds], dtype=float)
+        if lower.shape != self.x0.shape:
+            raise ConfigError(f"{lower.size} bounds for {self.x0.size} parameters")
+        self.lower, self.upper = lower / self.scale, upper / self.scale
+        self.callback = callback
+        self.iterations = 0
+        self.evaluations_at_start = getattr(objective, "evaluations", 0)
+        self.best_x = self.x0.copy()
+        self.best_score = math.inf
+
+    # coordinates -----------------------------------------------------------
+
+    @property
+    def y0(self) -> np.ndarray:
+        return self.x0 / self.scale
+
+    def x(self, y: np.ndarray) -> np.ndarray:
+        return np.asarray(y, dtype=float) * self.scale
+
+    def clip(self, y: np.ndarray) -> np.ndarray:
+        return np.clip(y, self.lower, self.upper)
+
+    @property
+    def scaled_bounds(self) -> list[tuple[float, float]]:
+        return list(zip(self.lower, self.upper, strict=True))
+
+    @property
+    def bounded(self) -> bool:
+        return bool(np.isfinite(self.lower).any() or np.isfinite(self.upper).any())
+
+    # evaluations (in y) ----------------------------------------------------
+
+    def _seen(self, x: np.ndarray, score: float) -> None:
+        if math.isfinite(score) and score < self.best_score:
+            self.best_score, self.best_x = score, x.copy()
+
+    def value(self, y: np.ndarray) -> float:
+        x = self.x(y)
+        score = self.objective.value(x)
+        self._seen(x, score)
+        return score
+
+    def value_and_grad(self, y: np.ndarray) -> tuple[float, np.ndarray]:
+        x = self.x(y)
+        score, grad = self.objective.value_and_grad(x)
+        self._seen(x, score)
+        return score, np.asarray(grad, dtype=float) * self.scale
+
+    def residuals(self, y: np.ndarray) -> np.ndarray:
+        x = self.x(y)
+        r = self.objective.residuals(x)
+        self._seen(x, float(r @ r))
+        return r
+
+    def jacobian(self, y: np.ndarray) -> np.ndarray:
+        return self.objective.jacobian(self.x(y)) * self.scale[None, :]
+
+    def iteration(self, y: np.ndarray, score: float | None = None) -> None:
+        """One optimizer iteration ended at y: count it and tell the callback."""
+        self.iterations += 1
+        if self.callback is not None:
+            x = self.x(y)
+            self.callback(x, float(self.objective.value(x) if score is None else score))
+
+    # results ---------------------------------------------------------------
+
+    def result(self, y: np.ndarray, status: str, message: str) -> OptimizeResult:
+        x = self.x(y)
+        score = self.objective.value(x)
+        self._seen(x, score)
+        if status == "converged" and not math.isfinite(score):
+            status, message = "failed", f"non-finite score at the end ({message})"
+        return OptimizeResult(
+            x=x,
+            score=float(score),
+            iterations=self.iterations,
+            evaluations=self.evaluations,
+            status=status,
+            message=message,
+        )
+
+    def failure(self, reason: str) -> OptimizeResult:
+        return OptimizeResult(
+            x=self.best_x.copy(),
+            score=float(self.best_score),
+            iterations=self.iterations,
+            evaluations=self.evaluations,
+            status="failed",
+            message=reason,
+        )
+
+    @property
+    def evaluations(self) -> int:
+        return getattr(self.objective, "evaluations", 0) - self.evaluations_at_start
