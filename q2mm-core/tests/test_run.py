@@ -1,0 +1,138 @@
+"""`q2mm run` end to end on real CH₃F data with the core's NumPy test engine: the
+result folder, its stable keys, and a run killed mid-way then resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from q2mm.io import read_forcefield
+from q2mm.runner import RESULT_KEYS
+
+LAUNCH = (
+    "import sys, q2mm.plugins as p, q2mm.testing.plugin as t\n"
+    "p._registry = p.Registry.discover(extra=[('testing', t)])\n"
+    "from q2mm.cli import main\n"
+    "sys.argv[0] = 'q2mm'\n"
+    "main()\n"
+)
+
+CONFIG = """
+engine = "harmonic-numpy"
+optimizer = "{optimizer}"
+output = "out"
+
+[optimizer_options]
+{options}
+
+[forcefield]
+estimate = "fuerza"
+form = "harmonic"
+
+[[structures]]
+file = "ch3f-hessian.npy"
+kind = "ground_state"
+"""
+
+
+def q2mm_test_cli(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", LAUNCH, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.fixture
+def ch3f_run(tmp_path, data_dir):
+    def make(optimizer="scipy:lbfgsb", options=""):
+        for name in ("ch3f-optimized.xyz", "ch3f-hessian.npy", "ch3f-frequencies.txt", "ch3f-energy.txt"):
+            (tmp_path / name).write_bytes((data_dir / "ch3f" / name).read_bytes())
+        config = tmp_path / "q2mm.toml"
+        config.write_text(CONFIG.format(optimizer=optimizer, options=options))
+        return config
+
+    return make
+
+
+def lookup(result: dict, dotted: str):
+    for part in dotted.split("."):
+        result = result[part]
+    return result
+
+
+def test_run_writes_result_folder_with_stable_keys(ch3f_run):
+    config = ch3f_run()
+    proc = q2mm_test_cli("run", str(config), "--json")
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    folder = config.parent / "out"
+    on_disk = json.loads((folder / "result.json").read_text())
+    assert on_disk == result
+    for key in RESULT_KEYS:
+        lookup(result, key)  # KeyError if a stable key went missing
+    assert result["status"] == "converged"
+    assert result["engine"]["name"] == "harmonic-numpy"
+    assert result["optimizer"]["name"] == "scipy:lbfgsb"
+    assert result["score"]["final"] < 0.5 * result["score"]["initial"]
+    metrics = result["metrics"]
+    assert 0.9 < metrics["eigenmatrix_diagonal_r2"] <= 1.0
+    assert metrics["bond_rmsd_angstrom"] < 0.05 and metrics["angle_rmsd_degree"] < 5.0
+    assert metrics["frequency_rmsd_cm1"] < 200
+    # the fitted force field on disk holds the final parameters
+    fitted = read_forcefield(folder / result["files"][0])
+    final = {p["id"]: p["final"] for p in result["parameters"]}
+    # Rows read back from a file are keyed with their line (``bond:C-F@3``).
+    on_file = {pid.split("@")[0] + "." + pid.rsplit(".", 1)[1]: v
+               for pid, v in zip(fitted.parameter_ids(), fitted.vector(), strict=True)}
+    assert set(final) == set(on_file)
+    for pid, value in final.items():
+        assert on_file[pid] == pytest.approx(value, rel=1e-9)
+    assert not list(folder.glob(".*.tmp"))
+
+
+def test_killed_run_resumes_to_the_same_result(ch3f_run):
+    config = ch3f_run(optimizer="scipy:nelder-mead", options="max_iterations = 400")
+    reference = q2mm_test_cli("run", str(config), "--json", "--output", str(config.parent / "full"))
+    out, err = reference.communicate(timeout=600)
+    assert reference.returncode == 0, err
+    full = json.loads(out)
+
+    folder = config.parent / "killed"
+    proc = q2mm_test_cli("run", str(config), "--quiet", "--output", str(folder), start_new_session=True)
+    checkpoint = folder / "checkpoint.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if checkpoint.is_file() and json.loads(checkpoint.read_text())["iteration"] >= 20:
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"run ended before it could be killed: {proc.communicate()[1]}")
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert not (folder / "result.json").exists()
+    killed_at = json.loads(checkpoint.read_text())["iteration"]
+    assert killed_at < full["iterations"]
+
+    resumed = q2mm_test_cli("run", str(config), "--json", "--resume", "--output", str(folder))
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    result = json.loads(out)
+    assert result["iterations"] > killed_at
+    assert result["score"]["final"] == pytest.approx(full["score"]["final"], rel=0.02)
+    assert result["score"]["final"] < result["score"]["initial"]
+    assert np.isfinite(result["score"]["final"])
+
+
+def test_resume_without_checkpoint_is_a_user_error(ch3f_run):
+    config = ch3f_run()
+    proc = q2mm_test_cli("run", str(config), "--resume", "--output", str(config.parent / "empty"))
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2
+    assert "no checkpoint to resume from" in err and "Traceback" not in err
