@@ -47,15 +47,33 @@ _CONVENTION_GROUPS = (
 )
 
 
+#: The row kinds each convention acts on: a convention of terms the force field does
+#: not have cannot be lost (a bonded-only estimate has no use for a dielectric).
+_CONVENTION_KINDS = {
+    "bond_": {"bond"},
+    "angle_": {"angle"},
+    "opbend_": {"opbend"},
+    "vdw_": {"vdw", "vdw_pair"},
+    "elec_": {"charge", "dipole"},
+    "dielectric": {"charge", "dipole"},
+}
+
+
+def _acts_on(name: str, kinds: set[str]) -> bool:
+    return any(name.startswith(prefix) and kinds & acted for prefix, acted in _CONVENTION_KINDS.items())
+
+
 def convention_losses(
-    have: Conventions, fixed: Conventions, target: str, only: tuple[str, ...] = ()
+    forcefield: ForceField, fixed: Conventions, target: str, only: tuple[str, ...] = ()
 ) -> list[str]:
-    """How ``have`` differs from the conventions ``fixed`` that a target format cannot
-    change (the Coulomb constant, a property of each program, is not compared). With
-    ``only``, just those fields are fixed."""
+    """How the force field's conventions differ from those ``fixed`` that a target
+    format cannot change, counting only conventions of terms the force field has (the
+    Coulomb constant, a property of each program, is not compared). With ``only``,
+    just those fields are fixed."""
+    have, kinds = forcefield.conventions, forcefield.kinds()
     lost = []
     for label, names in _CONVENTION_GROUPS:
-        names = tuple(n for n in names if not only or n in only)
+        names = tuple(n for n in names if (not only or n in only) and _acts_on(n, kinds))
         if names and any(not _same(getattr(have, n), getattr(fixed, n)) for n in names):
             if label == "van der Waals form" and have.vdw_form == fixed.vdw_form == "lennard-jones":
                 continue  # the exp-6 constants mean nothing to a Lennard-Jones potential

@@ -249,7 +249,7 @@ class _Plan:
 
 
 def _plan(forcefield: ForceField) -> _Plan:
-    losses = convention_losses(forcefield.conventions, CONVENTIONS, "Amber")
+    losses = convention_losses(forcefield, CONVENTIONS, "Amber")
     source = _frcmod_source(forcefield)
     plan = _fresh(forcefield) if source is None else _patch(forcefield, source)
     plan.losses[:0] = losses

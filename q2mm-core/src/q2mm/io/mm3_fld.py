@@ -655,7 +655,7 @@ def _insert(plan: _Plan, rows: list[Row], parsed: _Parsed) -> None:
 def _fresh(forcefield: ForceField) -> _Plan:
     """A complete MM3* file: header, equivalences, one -2 block per code, the -6 block."""
     new, losses = _new_rows(list(forcefield.rows), substructures=False)
-    plan = _Plan([], [*convention_losses(forcefield.conventions, CONVENTIONS, "MacroModel MM3*"), *losses])
+    plan = _Plan([], [*convention_losses(forcefield, CONVENTIONS, "MacroModel MM3*"), *losses])
     out = [f" {forcefield.name or 'MM3* force field'} (written by q2mm)", " C", "-1"]
     out += [
         f" 0    {name:<3} {_EQUATIONS[name]:>5} {factor:>14.5f}" for name, factor in _STANDARD_FACTORS.items()

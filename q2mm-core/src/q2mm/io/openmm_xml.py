@@ -364,7 +364,7 @@ def _target_conventions(forcefield: ForceField) -> tuple[Conventions, tuple[str,
 
 def _plan(forcefield: ForceField) -> _Plan:
     target, fixed = _target_conventions(forcefield)
-    losses = convention_losses(forcefield.conventions, target, "OpenMM XML", only=fixed)
+    losses = convention_losses(forcefield, target, "OpenMM XML", only=fixed)
     source = _xml_source(forcefield)
     plan = _fresh(forcefield) if source is None else _patch(forcefield, source)
     plan.losses[:0] = losses
