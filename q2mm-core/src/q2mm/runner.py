@@ -20,9 +20,10 @@ import numpy as np
 
 from . import __version__
 from .config import RunConfig
-from .errors import ConfigError
+from .errors import ConfigError, ConversionLossError
 from .io import read_forcefield, read_structures, write_forcefield
 from .io.atomic import write_text_atomic
+from .io.conversion import lossy_terms
 from .model import ForceField, FunctionalForm, Molecule, StationaryKind
 from .plugins import registry
 from .protocols import Capability
@@ -179,6 +180,12 @@ def run_fit(cfg: RunConfig, overrides: dict[str, Any] | None = None, resume: boo
     molecules = [m for m, _ in loaded]
     start_ff = _starting_forcefield(cfg, loaded)
     systems = [build_system(m, start_ff, mmo=mmo) for m, mmo in loaded]
+    outputs = _output_paths(cfg, cfg.output)
+    for path in outputs:  # refuse a lossy output before the fit, not after it
+        lost = lossy_terms(start_ff, reg.by_suffix("format", str(path)).name)
+        if lost:
+            raise ConversionLossError(f"{path.name}: writing the force field in this format would lose: "
+                                      + "; ".join(lost))
     p = cfg.parameters
     space = ParameterSpace.from_forcefield(
         start_ff,
@@ -247,7 +254,7 @@ def run_fit(cfg: RunConfig, overrides: dict[str, Any] | None = None, resume: boo
     fitted = space.forcefield_at(x_final)
     files = []
     if status != "failed":
-        for path in _output_paths(cfg, output):
+        for path in outputs:
             write_forcefield(fitted, path)
             files.append(path.name)
 

@@ -57,8 +57,9 @@ class TermSet:
       among the torsions about its bond) — one Fourier component per term, so a row
       with k1..k3 yields up to three terms
     - ``improper`` (i, j, k, l) centre i: fields k, phi0
-    - ``opbend`` (i, j, k, l) centre j, out-of-plane atom l (Allinger/Wilson angle
-      between bond j–l and plane i–j–k): field k
+    - ``opbend`` (i, j, k, l) centre j, out-of-plane atom l: field k; χ is the angle
+      between the bond l→j and the plane i–k–l (Tinker's ALLINGER definition, which
+      both engines implement)
     - ``dipole`` (i, j): fields moment, position (bond dipole from i to j)
     """
 

@@ -18,9 +18,13 @@ eigenmatrix.off_diagonal     Hartree/(Bohr²·amu)    2e-3         couplings mat
 hessian                      Hartree/Bohr²          5e-3         ≈1.5 % of a C–H stretch
                                                                  element (0.32 in CH₃F)
 energy                       kcal/mol               0.5          half of "chemical accuracy"
-geometry.bond                Å                      0.01 Å       MM3-quality bond lengths
-geometry.angle               radian                 1°
-geometry.torsion             radian                 5°           torsions are soft
+geometry.bond                Å                      0.001 Å      a QM minimum is exact; the
+                                                                 ideal values can put the MM
+                                                                 minimum on it (CH₃F: σ =
+                                                                 0.01 Å let it drift 0.013 Å
+                                                                 for a 4 % better eigenmatrix)
+geometry.angle               radian                 0.1°         likewise
+geometry.torsion             radian                 0.5°
 tether                       scaled (see tether)    10           weak: a 100 % change of a
                                                                  force constant (1 Å, 1 rad
                                                                  of an ideal value) costs 0.01
@@ -42,9 +46,9 @@ DEFAULT_WEIGHTS = MappingProxyType(
         "eigenmatrix.off_diagonal": 1.0 / 2e-3,
         "hessian": 1.0 / 5e-3,
         "energy": 1.0 / 0.5,
-        "geometry.bond": 1.0 / 0.01,
-        "geometry.angle": 1.0 / math.radians(1.0),
-        "geometry.torsion": 1.0 / math.radians(5.0),
+        "geometry.bond": 1.0 / 0.001,
+        "geometry.angle": 1.0 / math.radians(0.1),
+        "geometry.torsion": 1.0 / math.radians(0.5),
         "tether": 0.1,
     }
 )
