@@ -28,7 +28,8 @@ from ..errors import ConversionLossError, ParseError
 from ..model import Conventions, ForceField, FunctionalForm, Row, SourceText
 from ..model.units import DEG_TO_RAD
 from . import fftext
-from .conversion import convention_losses, refuse_loss
+from .conversion import convention_losses
+from .textformat import TextForceFieldFormat
 
 FORMAT = "amber-frcmod"
 IMPROPER = "improper"
@@ -364,11 +365,13 @@ def _section_lines(rows: list[Row]) -> tuple[dict[str, list[str]], list[str]]:
 
 
 @attrs.frozen
-class Frcmod:
+class Frcmod(TextForceFieldFormat):
     """Amber ``.frcmod`` files (reader and writer)."""
 
     name: str = FORMAT
     suffixes: tuple[str, ...] = (".frcmod",)
+    _parse = staticmethod(_parse)
+    _plan = staticmethod(_plan)
 
     def read(self, path: Path) -> ForceField:
         source = fftext.read_source(path, FORMAT)
@@ -383,16 +386,3 @@ class Frcmod:
             name=title or Path(path).stem,
             source=source,
         )
-
-    def write(self, forcefield: ForceField, path: Path, *, allow_loss: bool = False) -> None:
-        plan = _plan(forcefield)
-        refuse_loss(forcefield, self.name, plan.losses, allow_loss)
-        fftext.write_lines(path, plan.lines)
-
-    def losses(self, forcefield: ForceField) -> list[str]:
-        """What of ``forcefield`` an frcmod written by :meth:`write` could not hold."""
-        return _plan(forcefield).losses
-
-    def unmodelled(self, source: SourceText) -> list[str]:
-        """Terms of the file that no canonical row carries (kept only in its text)."""
-        return fftext.describe(_parse(source).unmodelled, "line")

@@ -62,7 +62,8 @@ from ..errors import ConversionLossError, ParseError
 from ..model import Conventions, ForceField, FunctionalForm, Row, SourceText
 from ..model.units import DEG_TO_RAD, KCAL_TO_KJ, KJ_TO_KCAL, MDYN_A_TO_KCALMOL_A2
 from . import fftext
-from .conversion import convention_losses, refuse_loss
+from .conversion import convention_losses
+from .textformat import TextForceFieldFormat
 
 FORMAT = "mm3-fld"
 #: MacroModel's MM3*. Its bending sextic is Tinker's 2.2e-8, not 9.0e-10: with 2.2e-8 all
@@ -812,11 +813,13 @@ def _texts(row: Row, code: str, sub: bool, partner: Row | None, losses: list[str
 
 
 @attrs.frozen
-class MM3Fld:
+class MM3Fld(TextForceFieldFormat):
     """MacroModel MM3* ``.fld`` files (reader and writer)."""
 
     name: str = FORMAT
     suffixes: tuple[str, ...] = (".fld",)
+    _parse = staticmethod(_parse)
+    _plan = staticmethod(_plan)
 
     def read(self, path: Path) -> ForceField:
         source = fftext.read_source(path, FORMAT)
@@ -829,16 +832,3 @@ class MM3Fld:
             source=source,
             equivalences=parsed.equivalences,
         )
-
-    def write(self, forcefield: ForceField, path: Path, *, allow_loss: bool = False) -> None:
-        plan = _plan(forcefield)
-        refuse_loss(forcefield, self.name, plan.losses, allow_loss)
-        fftext.write_lines(path, plan.lines)
-
-    def losses(self, forcefield: ForceField) -> list[str]:
-        """What of ``forcefield`` a ``.fld`` written by :meth:`write` could not hold."""
-        return _plan(forcefield).losses
-
-    def unmodelled(self, source: SourceText) -> list[str]:
-        """Terms of the file that no canonical row carries (kept only in its text)."""
-        return fftext.describe(_parse(source).unmodelled, "line")

@@ -36,7 +36,8 @@ from ..errors import ConversionLossError, ParseError
 from ..model import Conventions, ForceField, FunctionalForm, Row, SourceText
 from ..model.units import KCAL_TO_KJ, KJ_TO_KCAL, NM_TO_ANGSTROM
 from . import fftext
-from .conversion import convention_losses, refuse_loss
+from .conversion import convention_losses
+from .textformat import TextForceFieldFormat
 
 FORMAT = "openmm-xml"
 IMPROPER = "improper"
@@ -613,11 +614,14 @@ def _put_charge(
 
 
 @attrs.frozen
-class OpenMMXml:
+class OpenMMXml(TextForceFieldFormat):
     """OpenMM ForceField XML files (reader and writer)."""
 
     name: str = FORMAT
     suffixes: tuple[str, ...] = (".xml",)
+    unmodelled_unit = "element"
+    _parse = staticmethod(_parse)
+    _plan = staticmethod(_plan)
 
     def read(self, path: Path) -> ForceField:
         source = fftext.read_source(path, FORMAT)
@@ -631,16 +635,3 @@ class OpenMMXml:
             name=Path(path).stem,
             source=source,
         )
-
-    def write(self, forcefield: ForceField, path: Path, *, allow_loss: bool = False) -> None:
-        plan = _plan(forcefield)
-        refuse_loss(forcefield, self.name, plan.losses, allow_loss)
-        fftext.write_lines(path, plan.lines)
-
-    def losses(self, forcefield: ForceField) -> list[str]:
-        """What of ``forcefield`` an OpenMM XML written by :meth:`write` could not hold."""
-        return _plan(forcefield).losses
-
-    def unmodelled(self, source: SourceText) -> list[str]:
-        """Terms of the file that no canonical row carries (kept only in its text)."""
-        return fftext.describe(_parse(source).unmodelled, "element")

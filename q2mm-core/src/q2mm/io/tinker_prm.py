@@ -54,7 +54,7 @@ from ..errors import ConversionLossError, ParseError
 from ..model import Conventions, ForceField, FunctionalForm, Row, SourceText
 from ..model.units import DEG_TO_RAD, MDYN_A_TO_KCALMOL_A2, RAD_TO_DEG
 from . import fftext
-from .conversion import refuse_loss
+from .textformat import TextForceFieldFormat
 
 FORMAT = "tinker-prm"
 IMPROPER = "improper"
@@ -591,11 +591,13 @@ def _file_values(row: Row, keyword: str, header: _Header, losses: list[str]) -> 
 
 
 @attrs.frozen
-class TinkerPrm:
+class TinkerPrm(TextForceFieldFormat):
     """Tinker ``.prm`` parameter files and ``.key`` keyfiles (reader and writer)."""
 
     name: str = FORMAT
     suffixes: tuple[str, ...] = (".prm", ".key")
+    _parse = staticmethod(_parse)
+    _plan = staticmethod(_plan)
 
     def read(self, path: Path) -> ForceField:
         source = fftext.read_source(path, FORMAT)
@@ -608,16 +610,3 @@ class TinkerPrm:
             name=parsed.header.forcefield or Path(path).stem,
             source=source,
         )
-
-    def write(self, forcefield: ForceField, path: Path, *, allow_loss: bool = False) -> None:
-        plan = _plan(forcefield)
-        refuse_loss(forcefield, self.name, plan.losses, allow_loss)
-        fftext.write_lines(path, plan.lines)
-
-    def losses(self, forcefield: ForceField) -> list[str]:
-        """What of ``forcefield`` a Tinker file written by :meth:`write` could not hold."""
-        return _plan(forcefield).losses
-
-    def unmodelled(self, source: SourceText) -> list[str]:
-        """Terms of the file that no canonical row carries (kept only in its text)."""
-        return fftext.describe(_parse(source).unmodelled, "line")
