@@ -93,7 +93,8 @@ kind = "ground_state"
             r"structures\[0\]\.file: file not found",
         ),
         (
-            "[forcefield]\nestimate = 'qfuerza'\n[[structures]]\nfile = 'ch3f-hessian.npy'\nkind = 'minimum'\n",
+            "[forcefield]\nestimate = 'qfuerza'\n"
+            "[[structures]]\nfile = 'ch3f-hessian.npy'\nkind = 'minimum'\n",
             r"structures\[0\]\.kind: 'minimum' is not one of ground_state, transition_state",
         ),
         ("this is = not toml = at all\n", r"not valid TOML"),

@@ -424,7 +424,9 @@ def test_xml_errors_are_parse_errors(tmp_path):
 
 def test_elements_sharing_a_line_get_distinct_keys(tmp_path):
     bond = '<Bond class1="a" class2="b" length="0.1" k="1000"/>'
-    (tmp_path / "one-line.xml").write_text(f"<ForceField><HarmonicBondForce>{bond}{bond}</HarmonicBondForce></ForceField>")
+    (tmp_path / "one-line.xml").write_text(
+        f"<ForceField><HarmonicBondForce>{bond}{bond}</HarmonicBondForce></ForceField>"
+    )
     ff = read_forcefield(tmp_path / "one-line.xml")
     assert [r.key for r in ff.rows] == ["bond:a-b@1", "bond:a-b@1#2"]
     XML.write(ff.with_vector([1.0, 1.0, 2.0, 2.0]), tmp_path / "again.xml")

@@ -354,7 +354,8 @@ from q2mm.parameters import ParameterSpace
 from q2mm.plugins import registry
 from q2mm.testing.harmonic_engine import HarmonicEngine
 from q2mm.topology import build_system
-mol = read_structures({str(data_dir / "ch3f" / "ch3f-hessian.npy")!r})[0].with_(kind=StationaryKind.GROUND_STATE)
+mol = read_structures({str(data_dir / "ch3f" / "ch3f-hessian.npy")!r})[0]
+mol = mol.with_(kind=StationaryKind.GROUND_STATE)
 ff = estimate_forcefield([mol], form=FunctionalForm.HARMONIC)
 space = ParameterSpace.from_forcefield(ff)
 objective = Objective.build([mol], [build_system(mol, ff)], HarmonicEngine(), space)

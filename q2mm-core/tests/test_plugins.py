@@ -114,6 +114,6 @@ def test_builtins_register_through_the_entry_point():
 def test_disable_env_blocks_plugins(monkeypatch):
     monkeypatch.setenv("Q2MM_DISABLE_PLUGINS", "core, other")
     reg = Registry.discover()
-    core = [s for s in reg.statuses if s.name == "core"][0]
+    core = next(s for s in reg.statuses if s.name == "core")
     assert core.status == "disabled"
     assert reg.names("executor") == []

@@ -251,10 +251,10 @@ def test_geometry_residual_of_a_rotated_methyl_group(data_dir):
     np.testing.assert_allclose(r[residual.parts["angle"]], 0, atol=1e-12)
     np.testing.assert_allclose(np.abs(r[residual.parts["torsion"]]), t, atol=1e-9)
     assert len(set(np.sign(r[residual.parts["torsion"]]))) == 1  # the same sense for all
-    w = residual.weights
-    assert w[residual.parts["bond"]][0] == pytest.approx(100.0)
-    assert w[residual.parts["angle"]][0] == pytest.approx(180 / math.pi)
-    assert w[residual.parts["torsion"]][0] == pytest.approx(180 / math.pi / 5)
+    w = residual.weights  # 1/σ with σ = 0.001 Å, 0.1°, 0.5° (residuals/weights.py)
+    assert w[residual.parts["bond"]][0] == pytest.approx(1000.0)
+    assert w[residual.parts["angle"]][0] == pytest.approx(180 / math.pi / 0.1)
+    assert w[residual.parts["torsion"]][0] == pytest.approx(180 / math.pi / 0.5)
 
 
 def test_geometry_derivatives_are_finite_at_a_linear_angle():

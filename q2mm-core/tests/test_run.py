@@ -9,11 +9,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 from q2mm.io import read_forcefield
 from q2mm.runner import RESULT_KEYS
 
@@ -44,8 +42,13 @@ kind = "ground_state"
 
 
 def q2mm_test_cli(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", LAUNCH, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-c", LAUNCH, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -89,8 +92,10 @@ def test_run_writes_result_folder_with_stable_keys(ch3f_run):
     fitted = read_forcefield(folder / result["files"][0])
     final = {p["id"]: p["final"] for p in result["parameters"]}
     # Rows read back from a file are keyed with their line (``bond:C-F@3``).
-    on_file = {pid.split("@")[0] + "." + pid.rsplit(".", 1)[1]: v
-               for pid, v in zip(fitted.parameter_ids(), fitted.vector(), strict=True)}
+    on_file = {
+        pid.split("@")[0] + "." + pid.rsplit(".", 1)[1]: v
+        for pid, v in zip(fitted.parameter_ids(), fitted.vector(), strict=True)
+    }
     assert set(final) == set(on_file)
     for pid, value in final.items():
         assert on_file[pid] == pytest.approx(value, rel=1e-9)

@@ -15,7 +15,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from q2mm.model import Conventions, FunctionalForm, MMSystem, Molecule, Nonbonded, TermSet
@@ -420,6 +420,10 @@ def test_bonded_family_hessian(engine, case):
     @given(values=values_strategy, displacement=DISPLACEMENTS)
     def check(values, displacement):
         x = SKELETON + displacement
+        if terms.kind == "opbend":
+            # MM3's series acts on |χ|: the energy has a kink at a planar centre, where a
+            # finite-difference step of 2e-3 Å straddles it and the reference is wrong.
+            assume(min(abs(oop_angle(x, *q)) for q in OPBENDS) > 0.05)
         numeric = numeric_hessian(lambda y: closed(values, y, cv), x)
         hessian = session.hessian(values, x) * HESSIAN_AU_TO_KCALMOL_A2
         np.testing.assert_allclose(hessian, numeric, rtol=1e-5, atol=1e-5 * np.abs(numeric).max())

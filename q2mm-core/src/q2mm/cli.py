@@ -49,14 +49,28 @@ def plugins(as_json: bool) -> None:
     if as_json:
         payload = {
             "plugins": [
-                {"name": s.name, "distribution": s.distribution, "version": s.version, "status": s.status,
-                 "reason": s.reason}
+                {
+                    "name": s.name,
+                    "distribution": s.distribution,
+                    "version": s.version,
+                    "status": s.status,
+                    "reason": s.reason,
+                }
                 for s in reg.statuses
             ],
             "records": [
-                {"name": r.name, "kind": r.kind, "plugin": r.plugin, "distribution": r.distribution,
-                 "version": r.version, "capabilities": sorted(r.capabilities), "suffixes": list(r.suffixes),
-                 "factory": r.factory, "description": r.description, "status": "ok"}
+                {
+                    "name": r.name,
+                    "kind": r.kind,
+                    "plugin": r.plugin,
+                    "distribution": r.distribution,
+                    "version": r.version,
+                    "capabilities": sorted(r.capabilities),
+                    "suffixes": list(r.suffixes),
+                    "factory": r.factory,
+                    "description": r.description,
+                    "status": "ok",
+                }
                 for r in records
             ],
         }
@@ -129,14 +143,28 @@ def convert(source: Path, target: Path, in_format, out_format, allow_loss: bool)
 @main.command()
 @click.argument("qm_files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--template", type=click.Path(path_type=Path), help="Force field whose rows are filled.")
-@click.option("--method", type=click.Choice(["qfuerza", "fuerza", "gamma-fuerza", "defaults"]),
-              default="qfuerza", show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(["qfuerza", "fuerza", "gamma-fuerza", "defaults"]),
+    default="qfuerza",
+    show_default=True,
+)
 @click.option("--ts-method", type=click.Choice(["C", "D", "E"]), default="C", show_default=True)
-@click.option("--kind", type=click.Choice(["ground_state", "transition_state"]), default="ground_state",
-              show_default=True, help="Stationary-point kind of every QM structure given.")
+@click.option(
+    "--kind",
+    type=click.Choice(["ground_state", "transition_state"]),
+    default="ground_state",
+    show_default=True,
+    help="Stationary-point kind of every QM structure given.",
+)
 @click.option("--form", type=click.Choice(["harmonic", "mm3"]), default="mm3", show_default=True)
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Output force field; its suffix picks the format.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output force field; its suffix picks the format.",
+)
 @_user_errors
 def estimate(qm_files, template, method, ts_method, kind, form, output) -> None:
     """Estimate force constants from QM Hessians (Seminario / QFUERZA)."""

@@ -192,8 +192,14 @@ class RunConfig:
     executor_options: dict[str, Any] = attrs.field(factory=dict)
 
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               list: "an array", dict: "a table"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "an array",
+    dict: "a table",
+}
 
 
 class _Checker:
@@ -214,7 +220,9 @@ class _Checker:
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 ok = True
             if not ok:
-                raise self.fail(name, f"expected {_TYPE_NAMES[expected]}, got {type(value).__name__} {value!r}")
+                raise self.fail(
+                    name, f"expected {_TYPE_NAMES[expected]}, got {type(value).__name__} {value!r}"
+                )
         return data
 
     def file(self, value: str, key: str) -> Path:
@@ -231,7 +239,8 @@ class _Checker:
     def atom_pairs(self, value: list, key: str) -> tuple[tuple[int, int], ...]:
         """1-based atom pairs in the file, 0-based inside."""
         ok = all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(i, int) and i >= 1 for i in p) for p in value
+            isinstance(p, list) and len(p) == 2 and all(isinstance(i, int) and i >= 1 for i in p)
+            for p in value
         )
         if not ok:
             raise self.fail(key, "expected an array of [atom, atom] pairs of 1-based atom numbers")
@@ -263,7 +272,9 @@ def load_config(path: str | Path) -> RunConfig:
     forcefield = ForceFieldSpec(
         file=c.file(ff["file"], "forcefield.file") if "file" in ff else None,
         format=ff.get("format"),
-        estimate=c.choice(ff["estimate"], ESTIMATE_METHODS, "forcefield.estimate") if "estimate" in ff else None,
+        estimate=c.choice(ff["estimate"], ESTIMATE_METHODS, "forcefield.estimate")
+        if "estimate" in ff
+        else None,
         template=c.file(ff["template"], "forcefield.template") if "template" in ff else None,
         form=c.choice(ff.get("form", "mm3"), FORMS, "forcefield.form"),
         gamma=float(ff.get("gamma", 0.68)),

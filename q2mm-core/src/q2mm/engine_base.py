@@ -16,15 +16,19 @@ from .model import MMSystem
 from .protocols import Capability, Minimized, TraceableFunctions
 
 
-def check_supported(engine_name: str, supported: Iterable[str], forms: Iterable[str], system: MMSystem) -> None:
+def check_supported(
+    engine_name: str, supported: Iterable[str], forms: Iterable[str], system: MMSystem
+) -> None:
     """Refuse, by name, any term or functional form the engine cannot evaluate."""
     if system.form not in set(forms):
-        raise UnsupportedTermError(f"engine {engine_name!r} cannot evaluate the {system.form} functional form")
+        raise UnsupportedTermError(
+            f"engine {engine_name!r} cannot evaluate the {system.form} functional form"
+        )
     missing = sorted(system.term_kinds - set(supported))
     if missing:
+        where = system.molecule.name or "the structure"
         raise UnsupportedTermError(
-            f"engine {engine_name!r} cannot evaluate these terms of {system.molecule.name or 'the structure'}: "
-            + ", ".join(missing)
+            f"engine {engine_name!r} cannot evaluate these terms of {where}: " + ", ".join(missing)
         )
 
 
@@ -62,4 +66,6 @@ class SessionBase:
         self._refuse(Capability.TRACEABLE)
 
     def coordinates_or_default(self, coordinates: np.ndarray | None) -> np.ndarray:
-        return self.system.molecule.coordinates if coordinates is None else np.asarray(coordinates, dtype=float)
+        return (
+            self.system.molecule.coordinates if coordinates is None else np.asarray(coordinates, dtype=float)
+        )

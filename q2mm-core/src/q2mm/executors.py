@@ -41,7 +41,9 @@ def processes(max_workers: int | None = None) -> ProcessPoolExecutor:
 
 
 EXECUTORS = [
-    PluginRecord("serial", "executor", "q2mm.executors:SerialExecutor", description="in-process, one at a time"),
+    PluginRecord(
+        "serial", "executor", "q2mm.executors:SerialExecutor", description="in-process, one at a time"
+    ),
     PluginRecord("threads", "executor", "q2mm.executors:threads", description="thread pool (CPU count)"),
     PluginRecord("processes", "executor", "q2mm.executors:processes", description="process pool (CPU count)"),
 ]

@@ -56,7 +56,6 @@ from .residuals.weights import DEFAULT_TERMS
 GRADIENT_CHOICES = ("auto", "finite-difference")
 
 
-
 _NEED_CAPABILITY = {
     "hessian": Capability.HESSIAN,
     "energy": Capability.ENERGY,

@@ -59,7 +59,7 @@ class PluginRecord:
             obj = importlib.import_module(module_name)
             for part in attr.split(".") if attr else ():
                 obj = getattr(obj, part)
-        except Exception as exc:  # noqa: BLE001 - any import failure is reported the same way
+        except Exception as exc:
             raise PluginError(
                 f"{self.kind} {self.name!r} from {self.distribution or self.plugin} failed to load "
                 f"({self.factory}): {type(exc).__name__}: {exc}"
@@ -103,13 +103,17 @@ class Registry:
             dist = ep.dist.name if ep.dist is not None else ""
             version = ep.dist.version if ep.dist is not None else ""
             if ep.name in disabled or dist in disabled:
-                registry.statuses.append(PluginStatus(ep.name, dist, version, "disabled", f"listed in {DISABLE_ENV}"))
+                registry.statuses.append(
+                    PluginStatus(ep.name, dist, version, "disabled", f"listed in {DISABLE_ENV}")
+                )
                 continue
             try:
                 module = ep.load()
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the rest down
                 registry.statuses.append(
-                    PluginStatus(ep.name, dist, version, "broken", f"import failed: {type(exc).__name__}: {exc}")
+                    PluginStatus(
+                        ep.name, dist, version, "broken", f"import failed: {type(exc).__name__}: {exc}"
+                    )
                 )
                 continue
             registry.add(ep.name, module, dist, version)

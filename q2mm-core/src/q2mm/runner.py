@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +104,9 @@ def _load_structures(cfg: RunConfig) -> list[tuple[Molecule, Any]]:
             listing = mmo_cache.setdefault(spec.mmo, read_mmo(spec.mmo))
             index = spec.index if spec.mmo_index is None else spec.mmo_index
             if not 0 <= index < len(listing):
-                raise ConfigError(f"{cfg.path}: structures[{i}].mmo_index: {spec.mmo} has {len(listing)} structures")
+                raise ConfigError(
+                    f"{cfg.path}: structures[{i}].mmo_index: {spec.mmo} has {len(listing)} structures"
+                )
             mmo = listing[index]
         out.append((mol, mmo))
     return out
@@ -158,8 +159,12 @@ def _json_float(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def run_fit(cfg: RunConfig, overrides: dict[str, Any] | None = None, resume: bool = False,
-            progress: Progress | None = None) -> dict[str, Any]:
+def run_fit(
+    cfg: RunConfig,
+    overrides: dict[str, Any] | None = None,
+    resume: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Run one fit; returns the result dictionary also written to ``result.json``."""
     from .objective import Objective
     from .parameters import ParameterSpace
@@ -184,8 +189,9 @@ def run_fit(cfg: RunConfig, overrides: dict[str, Any] | None = None, resume: boo
     for path in outputs:  # refuse a lossy output before the fit, not after it
         lost = lossy_terms(start_ff, reg.by_suffix("format", str(path)).name)
         if lost:
-            raise ConversionLossError(f"{path.name}: writing the force field in this format would lose: "
-                                      + "; ".join(lost))
+            raise ConversionLossError(
+                f"{path.name}: writing the force field in this format would lose: " + "; ".join(lost)
+            )
     p = cfg.parameters
     space = ParameterSpace.from_forcefield(
         start_ff,
@@ -235,8 +241,15 @@ def run_fit(cfg: RunConfig, overrides: dict[str, Any] | None = None, resume: boo
             state["iteration"] += 1
             write_text_atomic(
                 checkpoint_path,
-                json.dumps({"iteration": state["iteration"], "score": float(score), "x": list(map(float, x)),
-                            "parameter_ids": space.ids, "space": space.to_dict()}),
+                json.dumps(
+                    {
+                        "iteration": state["iteration"],
+                        "score": float(score),
+                        "x": list(map(float, x)),
+                        "parameter_ids": space.ids,
+                        "space": space.to_dict(),
+                    }
+                ),
             )
             progress.update(state["iteration"], float(score))
 
@@ -267,7 +280,8 @@ def run_fit(cfg: RunConfig, overrides: dict[str, Any] | None = None, resume: boo
             "initial": _json_float(score_initial),
             "final": _json_float(score_final),
             "by_kind": {k: _json_float(v) for k, v in objective.score_by_kind(x_final).items()}
-            if status != "failed" else {},
+            if status != "failed"
+            else {},
         },
         "metrics": {k: _json_float(v) for k, v in metrics.items()},
         "iterations": iteration0 + result.iterations,
@@ -309,5 +323,3 @@ def _read_checkpoint(path: Path, space) -> tuple[np.ndarray, int]:
     if ids != space.ids:
         raise ConfigError(f"{path}: checkpoint was written for different parameters; start afresh")
     return x, iteration
-
-

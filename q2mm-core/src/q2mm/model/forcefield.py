@@ -53,7 +53,13 @@ TERM_KINDS = (
 )
 
 #: Fields that are force constants: bounded below by zero unless the user allows negatives.
-FORCE_CONSTANT_FIELDS = {"bond": ("k",), "angle": ("k",), "urey_bradley": ("k",), "opbend": ("k",), "improper": ("k",)}
+FORCE_CONSTANT_FIELDS = {
+    "bond": ("k",),
+    "angle": ("k",),
+    "urey_bradley": ("k",),
+    "opbend": ("k",),
+    "improper": ("k",),
+}
 
 
 class FunctionalForm(enum.StrEnum):

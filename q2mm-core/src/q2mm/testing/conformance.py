@@ -36,12 +36,18 @@ def ch3f_molecule() -> Molecule:
 #: sits at its minimum: k in kcal/mol/Å² (bonds) and kcal/mol/rad² (angles).
 BONDS = ((0, 1), (0, 2), (0, 3), (0, 4))
 ANGLES = ((1, 0, 2), (1, 0, 3), (1, 0, 4), (2, 0, 3), (2, 0, 4), (3, 0, 4))
-VALUES = np.array([
-    360.0, 1.37,   # C–F  k, r0
-    340.0, 1.10,   # C–H  k, r0
-    50.0, 1.90,    # F–C–H k, θ0 (rad)
-    35.0, 1.88,    # H–C–H k, θ0 (rad)
-])
+VALUES = np.array(
+    [
+        360.0,
+        1.37,  # C–F  k, r0
+        340.0,
+        1.10,  # C–H  k, r0
+        50.0,
+        1.90,  # F–C–H k, θ0 (rad)
+        35.0,
+        1.88,  # H–C–H k, θ0 (rad)
+    ]
+)
 
 
 def harmonic_ch3f_system(molecule: Molecule | None = None) -> MMSystem:
@@ -189,8 +195,13 @@ class EngineConformance:
         kind = missing[0]
         arity = {"urey_bradley": 3, "strbnd": 3, "opbend": 4, "improper": 4}[kind]
         extra = TermSet(kind, [list(range(arity))], [[0]], ("k",))
-        system = MMSystem(system.molecule, system.form, system.conventions, {**system.terms, kind: extra},
-                          n_parameters=system.n_parameters)
+        system = MMSystem(
+            system.molecule,
+            system.form,
+            system.conventions,
+            {**system.terms, kind: extra},
+            n_parameters=system.n_parameters,
+        )
         with pytest.raises(UnsupportedTermError, match=kind):
             engine.prepare(system)
 
