@@ -306,9 +306,10 @@ def run_fit(
 
 
 def _start_summary(start: Any) -> dict[str, Any]:
-    """One multi-start record, JSON-ready whatever attrs class the optimizer used."""
-    record = attrs.asdict(start) if attrs.has(type(start)) else dict(vars(start))
-    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in record.items()}
+    """One multi-start record, JSON-ready (arrays nested in it included)."""
+    return attrs.asdict(
+        start, value_serializer=lambda _c, _a, v: v.tolist() if isinstance(v, np.ndarray) else v
+    )
 
 
 def _read_checkpoint(path: Path, space) -> tuple[np.ndarray, int]:
