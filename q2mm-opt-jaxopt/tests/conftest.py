@@ -1,0 +1,80 @@
+"""Fixtures: the real CH₃F fit the optimizers are tested on (Psi4 B3LYP Hessian,
+QFUERZA-estimated MM3 force field, bond and angle parameters, the default
+eigenmatrix + geometry objective on the JAX engine) and the score scipy:lbfgsb
+reaches on it with the engine's analytical gradient.
+
+Session-scoped: the compiled solver programs are kept per objective, so every test
+module that uses this objective reuses what an earlier one compiled (compile time is
+most of this suite's time; JAX's persistent cache carries it across runs)."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+import pytest
+from q2mm.estimate import estimate_forcefield
+from q2mm.io.numpy_bundle import read_bundle
+from q2mm.model import FunctionalForm, StationaryKind
+from q2mm.objective import Objective
+from q2mm.optimizers.scipy_methods import LBFGSB
+from q2mm.parameters import ParameterSpace
+from q2mm.protocols import OptimizeResult
+from q2mm.topology import build_system
+
+
+@attrs.frozen(eq=False)
+class Fit:
+    objective: Objective
+    space: ParameterSpace
+
+    @property
+    def x0(self) -> np.ndarray:
+        return np.array(self.space.x0)
+
+    @property
+    def bounds(self) -> list[tuple[float, float]]:
+        return list(self.space.bounds)
+
+
+def build_fit(data_dir, folder: str, prefix: str, kind: StationaryKind, engine) -> Fit:
+    d = data_dir / folder
+    molecule = read_bundle(
+        d / f"{prefix}-optimized.xyz",
+        hessian=d / f"{prefix}-hessian.npy",
+        frequencies=d / f"{prefix}-frequencies.txt",
+    ).with_(kind=kind, name=prefix)
+    forcefield = estimate_forcefield([molecule], method="qfuerza", form=FunctionalForm.MM3, ts_method="C")
+    space = ParameterSpace.from_forcefield(forcefield, kinds=("bond", "angle"))
+    objective = Objective.build(
+        molecules=[molecule],
+        systems=[build_system(molecule, forcefield)],
+        engine=engine,
+        space=space,
+        ts_method="C",
+    )
+    return Fit(objective, space)
+
+
+@pytest.fixture(scope="session")
+def jax_engine():
+    from q2mm_engine_jax.engine import JaxEngine
+
+    return JaxEngine()
+
+
+@pytest.fixture(scope="session")
+def ch3f(data_dir, jax_engine) -> Fit:
+    return build_fit(data_dir, "ch3f", "ch3f", StationaryKind.GROUND_STATE, jax_engine)
+
+
+@pytest.fixture(scope="session")
+def scipy_reference(ch3f) -> OptimizeResult:
+    result = LBFGSB().minimize(ch3f.objective, ch3f.x0, ch3f.bounds)
+    assert result.status == "converged", result.message
+    return result
+
+
+@pytest.fixture(scope="session")
+def sn2(data_dir, jax_engine) -> Fit:
+    """The F⁻ + CH₃F S_N2 transition state, declared one, method C."""
+    return build_fit(data_dir, "sn2-ts", "sn2-ts", StationaryKind.TRANSITION_STATE, jax_engine)
