@@ -145,6 +145,8 @@ def single_row(label: str, parts, engine_name: str, optimizer_name: str, ts_meth
         flush=True,
     )
     print(f"      compile phases: {compile_phases()}", flush=True)
+    if result.status != "converged":
+        print(f"      {result.status}: {result.message}", flush=True)
     return row
 
 
