@@ -305,11 +305,17 @@ def run_fit(
     return summary
 
 
+def _json_value(_cls: Any, _attribute: Any, value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, float | np.floating):
+        return _json_float(float(value))
+    return value
+
+
 def _start_summary(start: Any) -> dict[str, Any]:
-    """One multi-start record, JSON-ready (arrays nested in it included)."""
-    return attrs.asdict(
-        start, value_serializer=lambda _c, _a, v: v.tolist() if isinstance(v, np.ndarray) else v
-    )
+    """One multi-start record, JSON-ready (nested arrays and non-finite scores included)."""
+    return attrs.asdict(start, value_serializer=_json_value)
 
 
 def _read_checkpoint(path: Path, space) -> tuple[np.ndarray, int]:
