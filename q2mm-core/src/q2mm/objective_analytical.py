@@ -1,18 +1,30 @@
 """The analytical path of the objective: everything inside one ``jax.jit``.
 
 For a traceable engine the whole chain is one pure JAX function of the fitted
-vector x: ``values = space.expand(x, jnp)`` → per structure the engine's traceable
-Hessian, energy and relaxation (implicitly differentiated by the engine) → every
+vector x: ``values = space.expand(x, jnp)`` → the engine's traceable Hessians,
+energies and relaxations (implicitly differentiated by the engine) → every
 residual's ``evaluate(mm, jnp)`` → weights → the score. ``jax.value_and_grad`` of that
-gives the exact gradient; ``jax.jacrev`` the Jacobian least-squares methods want
-(reverse mode, because engines implement the relaxation's derivative with
-``custom_vjp``, which forward mode cannot go through).
+gives the exact gradient; ``jax.jacrev`` the Jacobian least-squares methods want.
+
+Structures are evaluated in batches, one per MM quantity (the structures that need
+a Hessian, those that need a relaxation, …): an engine that can batch
+(:class:`~q2mm.protocols.BatchingEngine`) traces its per-structure code once for the
+whole batch, which is what keeps compilation of many-structure fits short; other
+traceable engines are batched here structure by structure.
+
+Relaxations start from the MM minima of the best point evaluated so far (the QM
+geometries at first): near the optimum a fit's steps are small, so a warm-started
+Newton relaxation needs two or three steps instead of a dozen. The minimum reached
+is the same one — the relaxation follows its basin as the parameters move, and its
+derivative does not depend on the start — but a trial whose warm-started relaxation
+fails is evaluated again from the QM geometries before it counts as failed. Pure
+functions handed to in-JIT optimizers (:attr:`value_fn`) always start from the QM
+geometries.
 
 Imported only when a traceable engine is used, so q2mm-core never imports JAX on its
 own. Importing it turns on JAX's float64 mode (q2mm computes in float64 throughout).
 Each function is jitted on first use; the time of that first call is counted as
-compile time (``Objective.compile_seconds``: one evaluation takes milliseconds, a
-compilation seconds).
+compile time (``Objective.compile_seconds``).
 """
 
 from __future__ import annotations
@@ -29,95 +41,197 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402  (after float64 is on)
 
 from .errors import FitFailure  # noqa: E402
+from .protocols import BatchingEngine, TraceableFunctions  # noqa: E402
+
+NEEDS = ("hessian", "energy", "relaxed")
+
+
+class SessionBatch:
+    """Per-structure traceable functions as one batch (engines that cannot batch):
+    coordinates and outputs are tuples, one entry per structure."""
+
+    def __init__(self, sessions: Sequence[Any]) -> None:
+        self.sessions = list(sessions)
+        self.n_atoms = [s.system.molecule.n_atoms for s in self.sessions]
+
+    def stack(self, coordinates: Sequence[np.ndarray] | None = None) -> tuple:
+        if coordinates is None:
+            coordinates = [s.system.molecule.coordinates for s in self.sessions]
+        return tuple(np.asarray(x, dtype=float) for x in coordinates)
+
+    def traceable(self) -> TraceableFunctions:
+        functions = [s.traceable() for s in self.sessions]
+
+        def each(name):
+            def f(values, coordinates):
+                outs = [getattr(fn, name)(values, x) for fn, x in zip(functions, coordinates, strict=True)]
+                return tuple(zip(*outs, strict=True)) if name == "relax" else tuple(outs)
+
+            return f
+
+        return TraceableFunctions(*(each(n) for n in ("energy", "gradient", "hessian", "relax")))
 
 
 class AnalyticalPath:
     def __init__(self, objective: Any) -> None:
         self._objective = objective
-        self._functions = [session.traceable() for session in objective._sessions()]
-        self._start = [np.asarray(system.molecule.coordinates, dtype=float) for system in objective.systems]
+        #: (batch, its traceable functions) by member structures.
+        self._batches: dict[tuple[int, ...], tuple[Any, TraceableFunctions]] = {}
         self._jitted: dict[Any, Callable] = {}
         self._timed: set[Any] = set()
+        self._prepare(objective.needs)
+        relax_batch = self._batch(self._members(objective.needs, "relaxed"))
+        #: QM (cold) starts of the objective's relaxations, and the warm ones in use.
+        self._cold = None if relax_batch is None else jax.tree.map(jnp.asarray, relax_batch[0].stack())
+        self._starts = self._cold
+        self._best = np.inf
 
         def value_fn(x):
-            r, flags = self._residual_vector(x)
-            score = r @ r
-            return jnp.where(jnp.all(flags) & jnp.isfinite(score), score, jnp.inf)
+            return self._score(x, self._cold)[0]
 
-        #: Pure ``x → score`` with +inf on failure.
+        #: Pure ``x → score`` with +inf on failure; relaxations start from QM.
         self.value_fn = value_fn
-        #: ``jax.jit(jax.value_and_grad(value_fn))``: what the objective's own
-        #: ``value_and_grad`` runs, and what in-JIT optimizers can trace into theirs.
+        #: ``jax.jit(jax.value_and_grad(value_fn))``, for in-JIT optimizers.
         self.value_and_grad_fn = jax.jit(jax.value_and_grad(value_fn))
-        self._jitted["value_and_grad"] = self.value_and_grad_fn
+
+    # batches -----------------------------------------------------------------
+
+    @staticmethod
+    def _members(needs: Sequence[frozenset[str]], need: str) -> tuple[int, ...]:
+        return tuple(s for s, wanted in enumerate(needs) if need in wanted)
+
+    def _prepare(self, needs: Sequence[frozenset[str]]) -> None:
+        """Build the batches ``needs`` asks for (engines build arrays: never inside a trace)."""
+        for need in NEEDS:
+            members = self._members(needs, need)
+            if members and members not in self._batches:
+                self._batches[members] = self._new_batch(members)
+
+    def _new_batch(self, members: tuple[int, ...]) -> tuple[Any, TraceableFunctions]:
+        engine, systems = self._objective.engine, self._objective.systems
+        if isinstance(engine, BatchingEngine):
+            batch = engine.prepare_batch([systems[s] for s in members])
+        else:
+            sessions = self._objective._sessions()
+            batch = SessionBatch([sessions[s] for s in members])
+        return batch, batch.traceable()
+
+    def _batch(self, members: tuple[int, ...]):
+        """(batch, traceable functions) for ``members`` (prepared); None if empty."""
+        return self._batches[members] if members else None
 
     # traced ------------------------------------------------------------------
 
-    def _traced_quantities(self, x, needs: Sequence[frozenset[str]]):
+    def _traced_quantities(self, x, needs: Sequence[frozenset[str]], starts):
+        """Full values, per-structure MM quantities, per-relaxation convergence
+        flags and the (batched) relaxed coordinates. ``starts`` (None: the QM
+        geometries) are where the relaxations begin."""
         values = self._objective.space.expand(x, jnp)
-        mm, flags = [], []
-        for functions, start, wanted in zip(self._functions, self._start, needs, strict=True):
-            quantities: dict[str, Any] = {}
-            coordinates = jnp.asarray(start)
-            if "hessian" in wanted:
-                quantities["hessian"] = functions.hessian(values, coordinates)
-            if "energy" in wanted:
-                quantities["energy"] = functions.energy(values, coordinates)
-            if "relaxed" in wanted:
-                relaxed, converged = functions.relax(values, coordinates)
-                quantities["relaxed"] = relaxed
-                flags.append(jnp.asarray(converged, dtype=bool))
+        mm: list[dict[str, Any]] = [{} for _ in needs]
+        flags, relaxed = jnp.ones((0,), dtype=bool), None
+        for need in NEEDS:
+            members = self._members(needs, need)
+            entry = self._batch(members)
+            if entry is None:
+                continue
+            batch, functions = entry
+            coordinates = jax.tree.map(jnp.asarray, batch.stack())
+            if need == "hessian":
+                out = functions.hessian(values, coordinates)
+                for b, (s, n) in enumerate(zip(members, batch.n_atoms, strict=True)):
+                    mm[s]["hessian"] = out[b][: 3 * n, : 3 * n]
+            elif need == "energy":
+                out = functions.energy(values, coordinates)
+                for b, s in enumerate(members):
+                    mm[s]["energy"] = out[b]
+            else:
+                relaxed, converged = functions.relax(values, coordinates if starts is None else starts)
+                flags = jnp.stack([jnp.asarray(converged[b], dtype=bool) for b in range(len(members))])
+                for b, (s, n) in enumerate(zip(members, batch.n_atoms, strict=True)):
+                    mm[s]["relaxed"] = relaxed[b][:n]
+        for s, wanted in enumerate(needs):
             if "values" in wanted:
-                quantities["values"] = values
-            mm.append(quantities)
-        return values, mm, jnp.stack(flags) if flags else jnp.ones((0,), dtype=bool)
+                mm[s]["values"] = values
+        return values, mm, flags, relaxed
 
-    def _residual_vector(self, x):
-        values, mm, flags = self._traced_quantities(x, self._objective.needs)
-        return self._objective.weighted(values, mm, jnp), flags
+    def _residual_vector(self, x, starts):
+        values, mm, flags, relaxed = self._traced_quantities(x, self._objective.needs, starts)
+        return self._objective.weighted(values, mm, jnp), (flags, relaxed)
+
+    def _score(self, x, starts):
+        r, aux = self._residual_vector(x, starts)
+        score = r @ r
+        return jnp.where(jnp.all(aux[0]) & jnp.isfinite(score), score, jnp.inf), aux
 
     # compiled ----------------------------------------------------------------
 
-    def _run(self, key: Any, make: Callable[[], Callable], x: np.ndarray):
-        """Call the jitted function ``key`` (made on first use); the first call's time
-        is the compile time (one evaluation of these functions is milliseconds)."""
+    def _run(self, key: Any, make: Callable[[], Callable], x: np.ndarray, flags_of: Callable):
+        """Call the jitted ``key`` (made on first use) from the warm starts, again
+        from the QM geometries if a warm-started relaxation failed. The first call's
+        time is the compile time (one evaluation takes milliseconds)."""
         fn = self._jitted.get(key)
         if fn is None:
             fn = self._jitted[key] = jax.jit(make())
         started = time.perf_counter()
-        out = fn(jnp.asarray(x))
+        out = fn(jnp.asarray(x), self._starts)
         if key not in self._timed:
             jax.block_until_ready(out)
             self._objective.compile_seconds += time.perf_counter() - started
             self._timed.add(key)
+        if self._starts is not self._cold and not np.asarray(flags_of(out)).all():
+            out = fn(jnp.asarray(x), self._cold)
         return out
+
+    def _keep_if_best(self, score: float, relaxed: Any) -> None:
+        """Warm-start later relaxations from this point's minima if it is the best."""
+        if relaxed is not None and np.isfinite(score) and score <= self._best:
+            self._best = score
+            self._starts = relaxed
 
     def _check(self, flags, needs: Sequence[frozenset[str]]) -> None:
         flags = np.asarray(flags)
         if flags.all():
             return
-        relaxed = [s for s, wanted in enumerate(needs) if "relaxed" in wanted]
+        relaxed = self._members(needs, "relaxed")
         failed = [self._objective._name(relaxed[i]) for i in np.flatnonzero(~flags)]
         raise FitFailure(f"MM relaxation of {', '.join(failed)} did not converge")
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        r, flags = self._run("residuals", lambda: self._residual_vector, x)
+        r, (flags, relaxed) = self._run("residuals", lambda: self._residual_vector, x, lambda o: o[1][0])
         self._check(flags, self._objective.needs)
-        return np.asarray(r, dtype=float)
+        r = np.asarray(r, dtype=float)
+        self._keep_if_best(float(r @ r), relaxed)
+        return r
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """+inf (a failed relaxation or a non-finite score) is for the caller to explain."""
-        score, grad = self._run("value_and_grad", lambda: jax.value_and_grad(self.value_fn), x)
-        return float(score), np.asarray(grad, dtype=float)
+        (score, (_flags, relaxed)), grad = self._run(
+            "value_and_grad",
+            lambda: jax.value_and_grad(self._score, has_aux=True),
+            x,
+            lambda o: o[0][1][0],
+        )
+        score = float(score)
+        self._keep_if_best(score, relaxed)
+        return score, np.asarray(grad, dtype=float)
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
-        jac = self._run("jacobian", lambda: jax.jacrev(lambda p: self._residual_vector(p)[0]), x)
+        def make():
+            return jax.jacrev(lambda p, starts: self._residual_vector(p, starts), has_aux=True)
+
+        jac, (flags, _relaxed) = self._run("jacobian", make, x, lambda o: o[1][0])
+        self._check(flags, self._objective.needs)
         return np.asarray(jac, dtype=float)
 
     def quantities(self, x: np.ndarray, needs: Sequence[frozenset[str]]) -> tuple[np.ndarray, list[dict]]:
         needs = tuple(frozenset(n) for n in needs)
-        values, mm, flags = self._run(
-            ("quantities", needs), lambda: lambda p: self._traced_quantities(p, needs), x
-        )
+        self._prepare(needs)
+        # Warm starts belong to the objective's own relaxation batch.
+        own = self._members(needs, "relaxed") == self._members(self._objective.needs, "relaxed")
+
+        def make():
+            return lambda p, starts: self._traced_quantities(p, needs, starts if own else None)[:3]
+
+        values, mm, flags = self._run(("quantities", needs), make, x, lambda o: o[2])
         self._check(flags, needs)
         return np.asarray(values), [{k: np.asarray(v) for k, v in q.items()} for q in mm]

@@ -79,6 +79,23 @@ class EngineSession(Protocol):
 
 
 @runtime_checkable
+class StructureBatch(Protocol):
+    """Several prepared structures whose traceable functions run as one program (a
+    traceable engine's :meth:`BatchingEngine.prepare_batch`). Coordinates go in as
+    the pytree :meth:`stack` makes; each function's output is indexed by structure
+    first (``out[b]``) and may be padded: structure b's part is ``[:n_atoms[b]]``
+    atoms, ``[:3 n, :3 n]`` of a Hessian."""
+
+    n_atoms: Sequence[int]
+
+    def stack(self, coordinates: Sequence[np.ndarray] | None = None) -> Any:
+        """Default: each structure's own coordinates."""
+        ...
+
+    def traceable(self) -> TraceableFunctions: ...
+
+
+@runtime_checkable
 class Engine(Protocol):
     """Computes MM energies and their derivatives for prepared structures."""
 
@@ -95,6 +112,15 @@ class Engine(Protocol):
     def describe(self) -> dict[str, Any]:
         """Platform, precision, versions: recorded in every result."""
         ...
+
+
+@runtime_checkable
+class BatchingEngine(Engine, Protocol):
+    """A traceable engine that evaluates several structures in one traced program,
+    so the analytical objective compiles the per-structure code once, not once per
+    structure."""
+
+    def prepare_batch(self, systems: Sequence[MMSystem]) -> StructureBatch: ...
 
 
 @runtime_checkable

@@ -26,9 +26,9 @@ from q2mm.model.units import HESSIAN_AU_TO_KCALMOL_A2
 from q2mm.protocols import Minimized, TraceableFunctions
 
 from . import energy as _energy
-from .engine import JaxSession, check_values, traceable_functions
+from .engine import JaxSession, check_values
 from .plan import DUMMY_TETRAHEDRON, Block, Plan, Reduction
-from .relax import RelaxSettings, newton_minimize
+from .relax import RelaxSettings, implicit_relax, newton_minimize, over_batch
 
 
 def _same_topology(plans: Sequence[Plan]) -> bool:
@@ -44,18 +44,19 @@ def _same_topology(plans: Sequence[Plan]) -> bool:
     return True
 
 
-def _pad_block(block: Block | None, like: Block, count: int, dummies: np.ndarray, n_parameters: int) -> Block:
-    """``block`` (or nothing) extended to ``count`` terms of scale 0 on the dummy atoms."""
+def _pad_block(block: Block | None, like: Block, count: int, dummies: np.ndarray) -> Block:
+    """``block`` (or nothing) extended to ``count`` terms of scale 0 on the dummy atoms.
+    Padding terms copy the parameters of ``like``'s first term: a real term on the
+    dummy tetrahedron is finite with all its derivatives, so scale 0 gives exact
+    zeros (placeholder parameters such as a zero vdW radius would give 0 × NaN)."""
     have = 0 if block is None else len(block)
     extra = count - have
-    family = like.family
+    arity = like.family.arity
+    first = jax.tree_util.tree_map(lambda a: np.asarray(a)[:1], like)
     pad = Block(
         like.kind,
-        np.tile(dummies[: family.arity], (extra, 1)),
-        np.full((extra, len(family.fields)), n_parameters),
-        np.zeros((extra, len(family.fields)), dtype=bool),
-        np.tile([family.defaults.get(f, 0.0) for f in family.fields], (extra, 1)),
-        np.zeros((extra, len(family.constants))),
+        np.tile(dummies[:arity], (extra, 1)),
+        *(np.repeat(a, extra, axis=0) for a in (first.slots, first.present, first.fallback, first.constants)),
         np.zeros(extra),
     )
     if block is None:
@@ -96,7 +97,7 @@ def pad_plans(plans: Sequence[Plan]) -> Plan:
     for plan in plans:
         own = {b.kind: b for b in plan.blocks}
         blocks = tuple(
-            _pad_block(own.get(k), like, len(like), dummies, n_parameters) for k, like in kinds.items()
+            _pad_block(own.get(k), like, len(like), dummies) for k, like in kinds.items()
         )
         mask = np.concatenate([np.ones(plan.n_atoms), np.zeros(width - plan.n_atoms)])
         padded.append(
@@ -113,15 +114,13 @@ def pad_plans(plans: Sequence[Plan]) -> Plan:
 
 
 @functools.cache
-def _batched(function, shared: bool, *static):
-    """``function(plan, values, coordinates, *static)`` jitted and vmapped over the
-    structures (over the plans too when they are padded); cached so that batches of
-    the same shapes share one executable."""
+def _batched(function, plan_axis: int | None):
+    """``function(plan, values, coordinates)`` vmapped over the structures and jitted;
+    cached so that batches of the same shapes share one executable."""
+    return jax.jit(over_batch(function, plan_axis))
 
-    def one(plan, values, coordinates):
-        return function(plan, values, coordinates, *static)
 
-    return jax.jit(jax.vmap(one, in_axes=(None, None, 0) if shared else (0, None, 0)))
+_minimize_jit = jax.jit(newton_minimize, static_argnums=(3, 4))
 
 
 class BatchSession:
@@ -137,10 +136,8 @@ class BatchSession:
         self.shared = _same_topology(plans)
         self.plan = plans[0] if self.shared else pad_plans(plans)
         self.width = self.plan.n_atoms
-        self._energy = _batched(_energy.energy, self.shared)
-        self._gradient = _batched(_energy.gradient, self.shared)
-        self._hessian = _batched(_energy.hessian, self.shared)
-        self._minimize = _batched(newton_minimize, self.shared, settings)
+        #: Axis of the structures in ``plan``: None when they share one plan.
+        self.plan_axis = None if self.shared else 0
 
     def stack(self, coordinates: Sequence[np.ndarray] | None = None) -> np.ndarray:
         """(B, width, 3): each structure's coordinates (default: its own), padding
@@ -165,23 +162,25 @@ class BatchSession:
     def _inputs(self, values, coordinates):
         return jnp.asarray(check_values(self.sessions[0].plan, values)), jnp.asarray(self.stack(coordinates))
 
+    def _call(self, function, values, coordinates):
+        return _batched(function, self.plan_axis)(self.plan, *self._inputs(values, coordinates))
+
     def energy(self, values, coordinates=None) -> np.ndarray:
-        return np.asarray(self._energy(self.plan, *self._inputs(values, coordinates)))
+        return np.asarray(self._call(_energy.energy, values, coordinates))
 
     def gradient(self, values, coordinates=None) -> list[np.ndarray]:
-        g = np.asarray(self._gradient(self.plan, *self._inputs(values, coordinates)))
+        g = np.asarray(self._call(_energy.gradient, values, coordinates))
         return [g[b, :n] for b, n in enumerate(self.n_atoms)]
 
     def hessian(self, values, coordinates=None) -> list[np.ndarray]:
         """Hartree/Bohr², one (3n, 3n) matrix per structure."""
-        h = (
-            np.asarray(self._hessian(self.plan, *self._inputs(values, coordinates)))
-            / HESSIAN_AU_TO_KCALMOL_A2
-        )
+        h = np.asarray(self._call(_energy.hessian, values, coordinates)) / HESSIAN_AU_TO_KCALMOL_A2
         return [h[b, : 3 * n, : 3 * n] for b, n in enumerate(self.n_atoms)]
 
     def minimize(self, values, coordinates=None) -> list[Minimized]:
-        x, e, gnorm, iterations = self._minimize(self.plan, *self._inputs(values, coordinates))
+        x, e, gnorm, iterations, *_ = _minimize_jit(
+            self.plan, *self._inputs(values, coordinates), self.settings, self.plan_axis
+        )
         return [
             Minimized(
                 np.asarray(x[b, :n]),
@@ -194,21 +193,20 @@ class BatchSession:
         ]
 
     def traceable(self) -> TraceableFunctions:
-        """The per-structure traceable functions vmapped over stacked (B, width, 3)
-        coordinates with one shared ``values``; outputs keep the padding."""
-        if self.shared:
-            one = traceable_functions(self.plan, self.settings)
-            return TraceableFunctions(
-                *(jax.vmap(f, in_axes=(None, 0)) for f in (one.energy, one.gradient, one.hessian, one.relax))
-            )
-        plan, settings = self.plan, self.settings
+        """Pure functions of ``values`` and stacked (B, width, 3) coordinates, one
+        result per structure; outputs keep the padding. ``relax`` minimizes the whole
+        batch in one loop (:func:`q2mm_engine_jax.relax.newton_minimize`)."""
+        plan, axis, settings = self.plan, self.plan_axis, self.settings
+        relax_batch = implicit_relax(settings, axis)
 
-        def per_structure(name):
-            def f(values, coordinates):
-                return jax.vmap(lambda p, x: getattr(traceable_functions(p, settings), name)(values, x))(
-                    plan, coordinates
-                )
+        def mapped(fn):
+            return lambda values, coordinates: over_batch(fn, axis)(plan, values, coordinates)
 
-            return f
+        def hessian(values, coordinates):
+            return mapped(_energy.hessian)(values, coordinates) / HESSIAN_AU_TO_KCALMOL_A2
 
-        return TraceableFunctions(*(per_structure(n) for n in ("energy", "gradient", "hessian", "relax")))
+        def relax(values, coordinates):
+            x, gradient_norm = relax_batch(plan, values, coordinates)
+            return x, gradient_norm < settings.gtol
+
+        return TraceableFunctions(mapped(_energy.energy), mapped(_energy.gradient), hessian, relax)

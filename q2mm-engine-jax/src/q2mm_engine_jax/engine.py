@@ -33,7 +33,7 @@ CAPABILITIES = frozenset(Capability)
 _energy_jit = jax.jit(_energy.energy)
 _gradient_jit = jax.jit(_energy.gradient)
 _hessian_jit = jax.jit(_energy.hessian)
-_minimize_jit = jax.jit(newton_minimize, static_argnums=3)
+_minimize_jit = jax.jit(newton_minimize, static_argnums=(3, 4))
 
 
 def check_values(plan: Plan, values) -> np.ndarray:
@@ -48,7 +48,7 @@ def check_values(plan: Plan, values) -> np.ndarray:
 
 def traceable_functions(plan: Plan, settings: RelaxSettings) -> TraceableFunctions:
     """Pure functions of ``(values, coordinates)`` closed over one plan."""
-    relax_impl = implicit_relax(settings)
+    relax_impl = implicit_relax(settings, None)
 
     def energy(values, coordinates):
         return _energy.energy(plan, values, coordinates)
@@ -60,8 +60,8 @@ def traceable_functions(plan: Plan, settings: RelaxSettings) -> TraceableFunctio
         return _energy.hessian(plan, values, coordinates) / HESSIAN_AU_TO_KCALMOL_A2
 
     def relax(values, coordinates):
-        x, gradient_norm = relax_impl(plan, values, coordinates)
-        return x, gradient_norm < settings.gtol
+        x, gradient_norm = relax_impl(plan, values, jnp.asarray(coordinates)[None])
+        return x[0], gradient_norm[0] < settings.gtol
 
     return TraceableFunctions(energy=energy, gradient=gradient, hessian=hessian, relax=relax)
 
@@ -96,13 +96,14 @@ class JaxSession(SessionBase):
         )
 
     def minimize(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> Minimized:
-        x, e, gnorm, iterations = _minimize_jit(self.plan, *self._inputs(values, coordinates), self.settings)
+        values, x = self._inputs(values, coordinates)
+        x, e, gnorm, iterations, *_ = _minimize_jit(self.plan, values, x[None], self.settings, None)
         return Minimized(
-            coordinates=np.asarray(x),
-            energy=float(e),
-            converged=bool(gnorm < self.settings.gtol),
-            iterations=int(iterations),
-            gradient_norm=float(gnorm),
+            coordinates=np.asarray(x[0]),
+            energy=float(e[0]),
+            converged=bool(gnorm[0] < self.settings.gtol),
+            iterations=int(iterations[0]),
+            gradient_norm=float(gnorm[0]),
         )
 
     def traceable(self) -> TraceableFunctions:
