@@ -44,24 +44,45 @@ def _same_topology(plans: Sequence[Plan]) -> bool:
     return True
 
 
+def _pad_rows(block: Block, rows: int) -> Block:
+    """``block`` with ``rows`` rows per entry: extra rows copy the first at scale 0."""
+    scale = np.asarray(block.scale)
+    extra = rows - scale.shape[1]
+    if extra == 0:
+        return block
+
+    def fill(a):
+        a = np.asarray(a)
+        return np.concatenate([a, np.repeat(a[:, :1], extra, axis=1)], axis=1)
+
+    return Block(
+        block.kind,
+        np.asarray(block.atoms),
+        *(fill(a) for a in (block.slots, block.present, block.fallback, block.constants)),
+        np.concatenate([scale, np.zeros((len(scale), extra))], axis=1),
+    )
+
+
 def _pad_block(block: Block | None, like: Block, count: int, dummies: np.ndarray) -> Block:
-    """``block`` (or nothing) extended to ``count`` terms of scale 0 on the dummy atoms.
-    Padding terms copy the parameters of ``like``'s first term: a real term on the
-    dummy tetrahedron is finite with all its derivatives, so scale 0 gives exact
-    zeros (placeholder parameters such as a zero vdW radius would give 0 × NaN)."""
+    """``block`` (or nothing) extended to ``count`` entries of scale 0 on the dummy
+    atoms. Padding entries copy the parameters of ``like``'s first entry: a real term
+    on the dummy tetrahedron is finite with all its derivatives, so scale 0 gives
+    exact zeros (placeholder parameters such as a zero vdW radius would give 0 × NaN)."""
+    rows = like.scale.shape[1]
     have = 0 if block is None else len(block)
     extra = count - have
-    arity = like.family.arity
     first = jax.tree_util.tree_map(lambda a: np.asarray(a)[:1], like)
     pad = Block(
         like.kind,
-        np.tile(dummies[:arity], (extra, 1)),
+        np.tile(dummies[: like.family.arity], (extra, 1)),
         *(np.repeat(a, extra, axis=0) for a in (first.slots, first.present, first.fallback, first.constants)),
-        np.zeros(extra),
+        np.zeros((extra, rows)),
     )
     if block is None:
         return pad
-    return jax.tree_util.tree_map(lambda a, b: np.concatenate([np.asarray(a), b]), block, pad)
+    return jax.tree_util.tree_map(
+        lambda a, b: np.concatenate([np.asarray(a), b]), _pad_rows(block, rows), pad
+    )
 
 
 def _pad_reduction(plan: Plan, width: int) -> Reduction:
@@ -87,18 +108,19 @@ def pad_plans(plans: Sequence[Plan]) -> Plan:
     dummies = np.arange(n_real, n_real + len(DUMMY_TETRAHEDRON))
     n_parameters = plans[0].n_parameters
     kinds: dict[str, Block] = {}
+    rows: dict[str, int] = {}
     for plan in plans:
         for block in plan.blocks:
+            rows[block.kind] = max(rows.get(block.kind, 1), block.scale.shape[1])
             if block.kind not in kinds or len(block) > len(kinds[block.kind]):
                 kinds[block.kind] = block
+    kinds = {k: _pad_rows(like, rows[k]) for k, like in kinds.items()}
     width = n_real + len(dummies)
     reduced = any(p.reduction is not None for p in plans)
     padded = []
     for plan in plans:
         own = {b.kind: b for b in plan.blocks}
-        blocks = tuple(
-            _pad_block(own.get(k), like, len(like), dummies) for k, like in kinds.items()
-        )
+        blocks = tuple(_pad_block(own.get(k), like, len(like), dummies) for k, like in kinds.items())
         mask = np.concatenate([np.ones(plan.n_atoms), np.zeros(width - plan.n_atoms)])
         padded.append(
             Plan(

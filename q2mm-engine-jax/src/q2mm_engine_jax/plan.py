@@ -32,16 +32,18 @@ DUMMY_TETRAHEDRON = (
 
 @attrs.frozen(eq=False)
 class Block:
-    """All terms of one family. ``slots`` index ``values`` extended by one trailing
-    entry; where ``present`` is False the term uses ``fallback`` instead."""
+    """All terms of one family, one entry per atom tuple with the terms on those
+    atoms as its rows (the entry's energy is the scaled sum over rows). ``slots``
+    index ``values`` extended by one trailing entry; where ``present`` is False the
+    term uses ``fallback`` instead."""
 
     kind: str
     atoms: jax.Array  # (n, arity) int
-    slots: jax.Array  # (n, fields) int
-    present: jax.Array  # (n, fields) bool
-    fallback: jax.Array  # (n, fields) float
-    constants: jax.Array  # (n, constants) float
-    scale: jax.Array  # (n,) float
+    slots: jax.Array  # (n, rows, fields) int
+    present: jax.Array  # (n, rows, fields) bool
+    fallback: jax.Array  # (n, rows, fields) float
+    constants: jax.Array  # (n, rows, constants) float
+    scale: jax.Array  # (n, rows) float
 
     @property
     def family(self) -> Family:
@@ -101,19 +103,37 @@ class _Columns:
 
 
 def _block(family: Family, cols: _Columns, n_parameters: int) -> Block:
-    slots = np.asarray(cols.slots, dtype=np.int64).reshape(len(cols.atoms), len(family.fields))
-    present = slots >= 0
+    """One block with the terms that act on the same atoms gathered into rows of one
+    entry (MM3 torsions: the V1, V2, V3 rows of a dihedral), so the geometry and its
+    derivatives are computed once per atom tuple. Groups with fewer rows than the
+    largest are filled with copies of their first row at scale 0."""
+    atoms = np.asarray(cols.atoms, dtype=np.int64).reshape(-1, family.arity)
+    n_fields, n_constants = len(family.fields), len(family.constants)
+    slots = np.asarray(cols.slots, dtype=np.int64).reshape(len(atoms), n_fields)
+    constants = np.asarray(cols.constants, dtype=float).reshape(len(atoms), n_constants)
+    scale = np.asarray(cols.scale, dtype=float)
+    unique, group = np.unique(atoms, axis=0, return_inverse=True)
+    group = group.ravel()
+    order = np.argsort(group, kind="stable")
+    counts = np.bincount(group, minlength=len(unique))
+    rows = int(counts.max()) if len(counts) else 1
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    # take[g, r]: the term in row r of group g (its first term where r ≥ its count).
+    r = np.arange(rows)
+    take = order[first[:, None] + np.where(r < counts[:, None], r, 0)]
+    filled = r < counts[:, None]
+    present = slots[take] >= 0
     fallback = np.broadcast_to(
-        np.array([family.defaults.get(f, 0.0) for f in family.fields], dtype=float), slots.shape
+        np.array([family.defaults.get(f, 0.0) for f in family.fields], dtype=float), present.shape
     )
     return Block(
         family.kind,
-        jnp.asarray(np.asarray(cols.atoms, dtype=np.int64).reshape(-1, family.arity)),
-        jnp.asarray(np.where(present, slots, n_parameters)),
+        jnp.asarray(unique),
+        jnp.asarray(np.where(present, slots[take], n_parameters)),
         jnp.asarray(present),
         jnp.asarray(fallback),
-        jnp.asarray(np.asarray(cols.constants, dtype=float).reshape(len(cols.atoms), len(family.constants))),
-        jnp.asarray(np.asarray(cols.scale, dtype=float)),
+        jnp.asarray(constants[take]),
+        jnp.asarray(np.where(filled, scale[take], 0.0)),
     )
 
 
