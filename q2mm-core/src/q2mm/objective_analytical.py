@@ -85,6 +85,7 @@ class AnalyticalPath:
         self._cold = None if relax_batch is None else jax.tree.map(jnp.asarray, relax_batch[0].stack())
         self._starts = self._cold
         self._best = np.inf
+        self._last: tuple | None = None
 
         def value_fn(x):
             return self._score(x, self._cold)[0]
@@ -156,12 +157,13 @@ class AnalyticalPath:
 
     def _residual_vector(self, x, starts):
         values, mm, flags, relaxed = self._traced_quantities(x, self._objective.needs, starts)
-        return self._objective.weighted(values, mm, jnp), (flags, relaxed)
+        return self._objective.weighted(values, mm, jnp), (flags, relaxed, values, mm)
 
     def _score(self, x, starts):
-        r, aux = self._residual_vector(x, starts)
-        score = r @ r
-        return jnp.where(jnp.all(aux[0]) & jnp.isfinite(score), score, jnp.inf), aux
+        """(score, (residuals, flags, relaxed, values, quantities)); +inf on failure."""
+        r, (flags, relaxed, values, mm) = self._residual_vector(x, starts)
+        score = jnp.where(jnp.all(flags) & jnp.isfinite(r @ r), r @ r, jnp.inf)
+        return score, (r, flags, relaxed, values, mm)
 
     # compiled ----------------------------------------------------------------
 
@@ -196,41 +198,51 @@ class AnalyticalPath:
         failed = [self._objective._name(relaxed[i]) for i in np.flatnonzero(~flags)]
         raise FitFailure(f"MM relaxation of {', '.join(failed)} did not converge")
 
+    def _evaluate(self, x: np.ndarray):
+        """Score, gradient and everything computed on the way, from one compiled
+        program (residuals and reports reuse it: a fit compiles it once)."""
+        key = np.asarray(x, dtype=float).tobytes()
+        if self._last is None or self._last[0] != key:
+            out = self._run(
+                "evaluate", lambda: jax.value_and_grad(self._score, has_aux=True), x, lambda o: o[0][1][1]
+            )
+            (score, (r, flags, relaxed, values, mm)), grad = out
+            score = float(score)
+            self._keep_if_best(score, relaxed)
+            grad, r = np.asarray(grad, dtype=float), np.asarray(r, dtype=float)
+            self._last = (key, score, grad, r, flags, values, mm)
+        return self._last[1:]
+
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        r, (flags, relaxed) = self._run("residuals", lambda: self._residual_vector, x, lambda o: o[1][0])
+        _score, _grad, r, flags, _values, _mm = self._evaluate(x)
         self._check(flags, self._objective.needs)
-        r = np.asarray(r, dtype=float)
-        self._keep_if_best(float(r @ r), relaxed)
         return r
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """+inf (a failed relaxation or a non-finite score) is for the caller to explain."""
-        (score, (_flags, relaxed)), grad = self._run(
-            "value_and_grad",
-            lambda: jax.value_and_grad(self._score, has_aux=True),
-            x,
-            lambda o: o[0][1][0],
-        )
-        score = float(score)
-        self._keep_if_best(score, relaxed)
-        return score, np.asarray(grad, dtype=float)
+        score, grad, *_ = self._evaluate(x)
+        return score, grad
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
         def make():
-            return jax.jacrev(lambda p, starts: self._residual_vector(p, starts), has_aux=True)
+            return jax.jacrev(lambda p, starts: self._residual_vector(p, starts)[0], has_aux=False)
 
-        jac, (flags, _relaxed) = self._run("jacobian", make, x, lambda o: o[1][0])
-        self._check(flags, self._objective.needs)
-        return np.asarray(jac, dtype=float)
+        self.residuals(x)  # the failure checks, and warm starts that converge here
+        return np.asarray(self._run("jacobian", make, x, lambda _o: True), dtype=float)
 
     def quantities(self, x: np.ndarray, needs: Sequence[frozenset[str]]) -> tuple[np.ndarray, list[dict]]:
         needs = tuple(frozenset(n) for n in needs)
+        own = self._objective.needs
+        if all(n <= o | {"values"} for n, o in zip(needs, own, strict=True)):
+            _score, _grad, _r, flags, values, mm = self._evaluate(x)
+            self._check(flags, own)
+            values = np.asarray(values)
+            pairs = zip(needs, mm, strict=True)
+            return values, [{k: values if k == "values" else np.asarray(q[k]) for k in n} for n, q in pairs]
         self._prepare(needs)
-        # Warm starts belong to the objective's own relaxation batch.
-        own = self._members(needs, "relaxed") == self._members(self._objective.needs, "relaxed")
 
         def make():
-            return lambda p, starts: self._traced_quantities(p, needs, starts if own else None)[:3]
+            return lambda p, _starts: self._traced_quantities(p, needs, None)[:3]
 
         values, mm, flags = self._run(("quantities", needs), make, x, lambda o: o[2])
         self._check(flags, needs)

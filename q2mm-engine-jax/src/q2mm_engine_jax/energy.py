@@ -95,8 +95,10 @@ def _hessian_to_atoms(h_atoms, h_centres, f, partner):
     (n, 3, n, 3) layout, as assembled."""
     if f is None:
         return h_atoms + h_centres
-    right = (h_centres * f[None, None, :, None]).at[:, :, partner, :].add(
-        h_centres * (1.0 - f)[None, None, :, None]
+    right = (
+        (h_centres * f[None, None, :, None])
+        .at[:, :, partner, :]
+        .add(h_centres * (1.0 - f)[None, None, :, None])
     )
     return (h_atoms + right * f[:, None, None, None]).at[partner].add(right * (1.0 - f)[:, None, None, None])
 
@@ -135,21 +137,36 @@ def term_energies(plan: Plan, values, coordinates) -> dict[str, jax.Array]:
     }
 
 
-def gradient(plan: Plan, values, coordinates):
-    """∂E/∂x (kcal/(mol·Å)), shape (n_atoms, 3), from per-entry forward-mode
-    gradients (an entry has at most 9 relative coordinates: forward mode compiles
-    smaller and runs faster than reverse mode through the whole molecule)."""
+def energy_gradient(plan: Plan, values, coordinates):
+    """Energy and ∂E/∂x (kcal/(mol·Å), shape (n_atoms, 3)) in one pass over the terms,
+    from per-entry forward-mode gradients (an entry has at most 9 relative
+    coordinates: forward mode compiles smaller and runs faster than reverse mode
+    through the whole molecule)."""
     values_ext = _extended(values)
     centres, f, partner = _centres(plan, values_ext, coordinates)
-    out = {False: jnp.zeros_like(coordinates), True: jnp.zeros_like(coordinates)}
+    e = jnp.zeros(())
+    out = {False: jnp.zeros_like(centres), True: jnp.zeros_like(centres)}
     for block, local, args in _terms(plan, values_ext):
-        points = _relative_points(_points(block, coordinates, centres))
-        g = jax.vmap(lambda y, *a, local=local: _gradient_to_points(jax.jacfwd(_relative(local))(y, *a)))(
-            points, *args
-        )
+        relative = _relative(local)
+
+        def value_and_gradient(y, *a, relative=relative):
+            def with_value(y):
+                value = relative(y, *a)
+                return value, value
+
+            g, value = jax.jacfwd(with_value, has_aux=True)(y)
+            return value, _gradient_to_points(g)
+
+        value, g = jax.vmap(value_and_gradient)(_relative_points(_points(block, coordinates, centres)), *args)
         space = block.family.centres
+        e = e + jnp.sum(value)
         out[space] = out[space].at[block.atoms].add(g)
-    return _gradient_to_atoms(out[False], out[True], f, partner)
+    return e, _gradient_to_atoms(out[False], out[True], f, partner)
+
+
+def gradient(plan: Plan, values, coordinates):
+    """∂E/∂x alone (see :func:`energy_gradient`)."""
+    return energy_gradient(plan, values, coordinates)[1]
 
 
 def _cotangent_to_relative(gx):
@@ -161,7 +178,7 @@ def _cotangent_to_relative(gx):
     return g.reshape(m, m)
 
 
-def _local_hessian(local):
+def _local_hessian(local, family):
     """One entry's Hessian in its points, with a reverse rule that never
     differentiates the 3(k − 1)² second derivatives one by one.
 
@@ -175,7 +192,8 @@ def _local_hessian(local):
 
     @jax.custom_vjp
     def h(y, p, c, s):
-        return _hessian_to_points(jax.jacfwd(jax.jacfwd(relative))(y, p, c, s))
+        second = jax.jacfwd(jax.jacfwd(relative)) if family.forward_hessian else jax.hessian(relative)
+        return _hessian_to_points(second(y, p, c, s))
 
     def forward(y, p, c, s):
         return h(y, p, c, s), (y, p, c, s)
@@ -210,7 +228,7 @@ def hessian(plan: Plan, values, coordinates):
     out = {space: _zero_hessian(coordinates) for space in (False, True)}
     for block, local, args in _terms(plan, values_ext):
         points = _relative_points(_points(block, coordinates, centres))
-        h = jax.vmap(_local_hessian(local))(points, *args)
+        h = jax.vmap(_local_hessian(local, block.family))(points, *args)
         space = block.family.centres
         out[space] = _scatter_hessian(out[space], block, h)
     return _hessian_to_atoms(out[False], out[True], f, partner).reshape(3 * n, 3 * n)

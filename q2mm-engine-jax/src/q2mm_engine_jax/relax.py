@@ -112,28 +112,52 @@ def _newton_steps(g, a, internal, min_curvature):
     return jax.lax.cond(jnp.all(definite), lambda: newton, with_eigen_fallback)
 
 
-def newton_minimize(plan: Plan, values, starts, settings: RelaxSettings, plan_axis: int | None):
-    """Relax a batch: ``starts`` (B, n, 3) → relaxed coordinates, energies, gradient
-    norms, Newton steps taken and the A matrices at the relaxed points (what the
-    implicit derivative solves with).
+def _chord_system(plan: Plan, values, x):
+    """Energy, flat gradient and P at ``x``: a pass that reuses the last A."""
+    fixed = fixed_projector(x, plan.atom_mask)
+    e, g = _energy.energy_gradient(plan, values, x)
+    return e, g.ravel(), jnp.eye(fixed.shape[0]) - fixed
 
-    The loop evaluates energy, gradient and Hessian once per pass, at the points the
-    previous pass proposed (the starts, on the first pass), so the compiled loop holds
-    one copy of the Hessian code."""
+
+def newton_minimize(
+    plan: Plan, values, starts, settings: RelaxSettings, plan_axis: int | None, finish_fresh: bool = False
+):
+    """Relax a batch: ``starts`` (B, n, 3) → relaxed coordinates, energies, gradient
+    norms, steps taken, and A and P at the points where A was last evaluated
+    together with whether that is the relaxed point (``fresh``).
+
+    A pass evaluates at the points the previous pass proposed (the starts, on the
+    first pass), either energy, gradient and Hessian, or — after a pass whose steps
+    all succeeded and cut every gradient at least fourfold — energy and gradient
+    only, stepping with the last A (a chord step; a Hessian costs ten gradients at
+    60 atoms). Near a minimum, which is where a warm-started relaxation begins,
+    chord steps converge almost as fast as Newton steps; where they stop doing so
+    the next pass evaluates the Hessian again. The compiled loop holds one copy of
+    the Hessian code. ``finish_fresh``: end with a Hessian pass at the relaxed
+    points if the last pass was a chord pass (the implicit derivative needs A there)."""
     x0 = jnp.asarray(starts, dtype=float)
     batch, size = x0.shape[0], x0[0].size
-    system = over_batch(_newton_system, plan_axis)
+    full = over_batch(_newton_system, plan_axis)
+    chord = over_batch(_chord_system, plan_axis)
 
     def active(g, radius):
         return (jnp.linalg.norm(g, axis=-1) >= settings.gtol) & (radius > 1e-12)
 
+    def pending(g, radius, fresh):
+        return jnp.any(active(g, radius)) | (finish_fresh & ~jnp.all(fresh))
+
     def cond(state):
-        it, _x, _e, g, *_rest, radius, _steps = state
-        return (it <= settings.max_iterations) & jnp.any(active(g, radius))
+        it, _x, _e, g, *_rest, radius, _steps, fresh, _hessian = state
+        return (it <= settings.max_iterations) & pending(g, radius, fresh)
 
     def body(state):
-        it, x, e, g, a, internal, trial, longest, limited, radius, steps = state
-        e_t, g_t, a_t, internal_t = system(plan, values, trial)
+        it, x, e, g, a, internal, trial, longest, limited, radius, steps, fresh, hessian = state
+
+        def chord_pass():
+            e_t, g_t, internal_t = chord(plan, values, trial)
+            return e_t, g_t, a, internal_t
+
+        e_t, g_t, a_t, internal_t = jax.lax.cond(hessian, lambda: full(plan, values, trial), chord_pass)
         # Round-off in E is ~1e-16 |E|: near the minimum Newton steps change E by
         # less than that, so "no higher within round-off" counts as a decrease.
         accept = e_t <= e + 1e-12 * (1.0 + jnp.abs(e))
@@ -143,17 +167,22 @@ def newton_minimize(plan: Plan, values, starts, settings: RelaxSettings, plan_ax
         def pick(new, old):
             return jnp.where(accept.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
 
+        was_moving = active(g, radius)
+        before = jnp.linalg.norm(g, axis=-1)
         new, old = (trial, e_t, g_t, a_t, internal_t), (x, e, g, a, internal)
         x, e, g, a, internal = (pick(n, o) for n, o in zip(new, old, strict=True))
+        fresh = jnp.where(accept, hessian, fresh)
+        contracted = accept & (jnp.linalg.norm(g, axis=-1) <= 0.25 * before)
         moving = active(g, radius)
         step = _newton_steps(g, a, internal, settings.min_curvature).reshape(x.shape)
         step = jnp.where(moving[:, None, None], step, 0.0)
         longest = jnp.max(jnp.linalg.norm(step, axis=-1), axis=-1)
         limited = longest > radius
         scale = jnp.where(limited, radius / jnp.where(longest > 0, longest, 1.0), 1.0)
+        hessian = jnp.any(was_moving & ~contracted) | (~jnp.any(moving) & pending(g, radius, fresh))
         return (
             it + 1, x, e, g, a, internal, x + scale[:, None, None] * step, longest, limited, radius,
-            steps + moving,
+            steps + moving, fresh, hessian,
         )  # fmt: skip
 
     # The starts are the first trials; infinite energies make them accepted.
@@ -169,10 +198,12 @@ def newton_minimize(plan: Plan, values, starts, settings: RelaxSettings, plan_ax
         jnp.zeros(batch, dtype=bool),
         jnp.full(batch, settings.trust_radius),
         jnp.zeros(batch, dtype=jnp.int32),
+        jnp.zeros(batch, dtype=bool),
+        jnp.asarray(True),
     )
-    _it, x, e, g, a, internal, *_rest, radius, steps = jax.lax.while_loop(cond, body, start)
+    _it, x, e, g, a, internal, *_rest, radius, steps, fresh, _hessian = jax.lax.while_loop(cond, body, start)
     # A structure still active when the loop stops has proposed one step never tried.
-    return x, e, jnp.linalg.norm(g, axis=-1), steps - active(g, radius), a, internal
+    return x, e, jnp.linalg.norm(g, axis=-1), steps - active(g, radius), a, internal, fresh
 
 
 @functools.cache
@@ -189,7 +220,9 @@ def implicit_relax(settings: RelaxSettings, plan_axis: int | None):
     @relax.defjvp
     def relax_jvp(primals, tangents):
         plan, values, starts = primals
-        x, _e, gnorm, _steps, a, internal = newton_minimize(plan, values, starts, settings, plan_axis)
+        x, _e, gnorm, _steps, a, internal, _fresh = newton_minimize(
+            plan, values, starts, settings, plan_axis, finish_fresh=True
+        )
         gradients = over_batch(_energy.gradient, plan_axis)
         _, dg = jax.jvp(lambda v: gradients(plan, v, x).reshape(x.shape[0], -1), (values,), (tangents[1],))
         dx = -_matvec(internal, jnp.linalg.solve(a, _matvec(internal, dg)[..., None])[..., 0])
