@@ -31,6 +31,7 @@ from q2mm.io.macromodel import read_mmo
 from q2mm.model import FunctionalForm, StationaryKind
 from q2mm.objective import Objective
 from q2mm.parameters import ParameterSpace
+from q2mm.testing.unbatched import Unbatched
 from q2mm.topology import build_system
 from q2mm.topology.perception import perceive
 from q2mm_engine_jax import energy as jax_energy
@@ -62,22 +63,6 @@ def rh_problem():
         systems.append(build_system(molecule, ff, mmo=listing[spec.mmo_index]))
     space = ParameterSpace.from_forcefield(ff, sections=cfg.parameters.sections)
     return cfg, molecules, systems, space
-
-
-class Unbatched:
-    """The JAX engine without ``prepare_batch``: the objective then traces each
-    structure's code separately."""
-
-    def __init__(self, engine: JaxEngine) -> None:
-        self._engine = engine
-        self.name, self.capabilities = engine.name, engine.capabilities
-        self.forms, self.term_kinds = engine.forms, engine.term_kinds
-
-    def prepare(self, system):
-        return self._engine.prepare(system)
-
-    def describe(self):
-        return self._engine.describe()
 
 
 def time_objective(label, problem, engine=None):
