@@ -77,6 +77,22 @@ def test_vmap_and_loop_run_the_same_starts_to_the_same_ends(ch3f):
     assert a.score == pytest.approx(b.score, rel=1e-7)
 
 
+def test_concurrent_loop_calls_give_the_sequential_results(ch3f):
+    """Two starts at a time through the one compiled program: each start's result
+    is exactly the one a sequential loop gets, in start order."""
+    bounds = narrow(ch3f, 0.1)
+    common = {"starts": 4, "seed": 3, "mode": "loop", "inner_options": {"max_iterations": 200}}
+    one = registry().create("optimizer", "jax:multistart", workers=1, **common)
+    two = registry().create("optimizer", "jax:multistart", workers=2, **common)
+    a = one.minimize(ch3f.objective, ch3f.x0, bounds)
+    b = two.minimize(ch3f.objective, ch3f.x0, bounds)
+    for x, y in zip(a.starts, b.starts, strict=True):
+        np.testing.assert_array_equal(x.start, y.start)
+        assert x.result.score == y.result.score and x.result.iterations == y.result.iterations
+        np.testing.assert_array_equal(x.result.x, y.result.x)
+    assert a.score == b.score
+
+
 def test_measuring_picks_the_faster_way_and_remembers_it(ch3f):
     bounds = narrow(ch3f, 0.1)
     optimizer = registry().create(

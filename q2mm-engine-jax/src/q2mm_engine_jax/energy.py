@@ -34,6 +34,8 @@ def _terms(plan: Plan, values_ext):
         energy = block.family.energy
 
         def local(x, p, c, s, energy=energy):
+            if s.shape[0] == 1:  # one row: no vmap, which costs tracing time
+                return s[0] * energy(x, p[0], c[0], plan.conventions)
             rows = jax.vmap(lambda p, c: energy(x, p, c, plan.conventions))(p, c)
             return jnp.sum(s * rows)
 

@@ -8,7 +8,10 @@ optimizers scale each run.
 
 Two ways to run n starts with one compiled solver (``mode``):
 
-- ``"loop"``: the single-start program called once per start;
+- ``"loop"``: the single-start program called once per start, ``workers`` calls
+  at a time (default: one per CPU core on the CPU backend, where a small
+  structure's program runs on one core; one on an accelerator). CH₃F, 100 starts
+  on 2 cores: 2.9 s of solver time one at a time, 1.3 s two at a time;
 - ``"vmap"``: the solver ``vmap``-ed over a batch of starts (``batch_size``, default
   all n), called once per batch. Under ``vmap`` every while-loop runs until its
   slowest member finishes and both branches of every ``cond`` execute, so a batch
@@ -38,8 +41,11 @@ and carries the best finite point any start met.
 from __future__ import annotations
 
 import math
+import os
+import threading
 import weakref
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import attrs
@@ -91,6 +97,7 @@ class JaxMultiStart:
         mode: str = "auto",
         batch_size: int | None = None,
         measure: bool | None = None,
+        workers: int | None = None,
     ):
         if starts < 1:
             raise ConfigError(f"{self.name}: starts must be at least 1, got {starts}")
@@ -100,6 +107,8 @@ class JaxMultiStart:
             )
         if mode not in MODES:
             raise ConfigError(f"{self.name}: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if workers is not None and workers < 1:
+            raise ConfigError(f"{self.name}: workers must be at least 1, got {workers}")
         if batch_size is not None and batch_size < 1:
             raise ConfigError(f"{self.name}: batch_size must be at least 1, got {batch_size}")
         from q2mm.plugins import registry
@@ -120,6 +129,7 @@ class JaxMultiStart:
         self.mode = mode
         self.batch_size = None if batch_size is None else int(batch_size)
         self.measure = measure
+        self.workers = workers
 
     def start_points(
         self, objective: Any, x0: np.ndarray, bounds: Sequence[tuple[float, float]]
@@ -155,7 +165,9 @@ class JaxMultiStart:
         if mode == "vmap":
             runner.run_batches(batch)
         else:
-            runner.run_loop()
+            cores = (os.cpu_count() or 1) if jax.default_backend() == "cpu" else 1
+            runner_workers = self.workers or cores
+            runner.run_loop(runner_workers)
         results = [runner.results[i] for i in range(n)]
         account(objective, runner.compile_seconds, sum(r.evaluations for r in results))
         records = tuple(StartRecord(index=i, start=points[i], result=r) for i, r in enumerate(results))
@@ -216,6 +228,7 @@ class _Runner:
         self.results: dict[int, InJitResult] = {}
         self.compile_seconds = 0.0
         self.run_seconds = 0.0
+        self._lock = threading.Lock()
 
     def _program(self, batch: int | None):
         compiled, new = program(self.objective, self.inner.method, self.size, batch)
@@ -224,9 +237,11 @@ class _Runner:
         return compiled, compile_s
 
     def run_one(self, i: int) -> float:
-        compiled, compile_s = self._program(None)
+        with self._lock:
+            compiled, compile_s = self._program(None)
         outcome, seconds = run(compiled.executable, self.problem.rows(i), self.inner.limits)
-        self.run_seconds += seconds
+        with self._lock:
+            self.run_seconds += seconds
         self.results[i] = to_result(outcome, self.problem, i, None, compile_s, seconds)
         return seconds
 
@@ -244,10 +259,15 @@ class _Runner:
             )
         return seconds
 
-    def run_loop(self) -> None:
-        for i in range(len(self.problem.y0)):
-            if i not in self.results:
-                self.run_one(i)
+    def run_loop(self, workers: int = 1) -> None:
+        """Every start not run yet, ``workers`` calls at a time (a call releases the
+        GIL while the compiled program runs)."""
+        pending = [i for i in range(len(self.problem.y0)) if i not in self.results]
+        if not pending:
+            return
+        self._program(None)  # compile (or load) once, before any thread asks
+        with ThreadPoolExecutor(max_workers=min(workers, len(pending))) as pool:
+            list(pool.map(self.run_one, pending))
 
     def run_batches(self, batch: int) -> None:
         pending = np.array([i for i in range(len(self.problem.y0)) if i not in self.results], dtype=int)
