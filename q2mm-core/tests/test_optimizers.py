@@ -212,6 +212,48 @@ def test_engine_nan_met_mid_run_fails_with_the_best_point(fit, name):
     assert result.score == pytest.approx(objective.value(result.x), rel=1e-12)
 
 
+class _StuckSession(HarmonicSession):
+    def minimize(self, values, coordinates=None):
+        result = super().minimize(values, coordinates)
+        if values[self.watch] > self.limit:
+            return attrs.evolve(result, converged=False)
+        return result
+
+
+class StuckEngine(HarmonicEngine):
+    """The NumPy engine, except that its relaxation reports no convergence once the
+    parameter slot ``watch`` exceeds ``limit``."""
+
+    def __init__(self, watch: int, limit: float):
+        super().__init__()
+        self.watch, self.limit = watch, limit
+
+    def prepare(self, system):
+        session = super().prepare(system)
+        session.__class__ = _StuckSession
+        session.watch, session.limit = self.watch, self.limit
+        return session
+
+
+def test_lbfgsb_steps_back_from_trial_points_whose_relaxation_fails(fit):
+    """The fit stiffens the C–H bond; relaxations fail just beyond its optimal force
+    constant, so line-search trials overshooting it fail. L-BFGS-B must step back
+    from them and end where the undisturbed fit ends, never at a penalty value."""
+    slot = fit.space.groups[fit.space.ids.index("bond:C-H.k")][0]
+    lbfgsb = registry().create("optimizer", "scipy:lbfgsb")
+    plain = lbfgsb.minimize(fit.objective(), fit.x0, fit.space.bounds)
+    start, best = fit.space.forcefield.vector()[slot], fit.space.expand(plain.x, np)[slot]
+    assert best > 1.05 * start
+    limit = start + 1.02 * (best - start)
+    objective = fit.objective(engine=StuckEngine(watch=slot, limit=limit))
+    result = lbfgsb.minimize(objective, fit.x0, fit.space.bounds)
+    assert "stepped back from" in result.message and "did not converge" in result.message
+    assert result.status == "converged", result.message
+    assert fit.space.expand(result.x, np)[slot] <= limit
+    assert result.score == pytest.approx(objective.value(result.x), rel=1e-12)
+    assert result.score == pytest.approx(plain.score, rel=1e-6)
+
+
 def test_default_objective_keeps_the_geometry_a_frequency_fit_does_not(fit):
     """DESIGN §4: a force field that reproduces frequencies at the QM geometry but
     relaxes far from it is not a fit. With bonds and angles only, fitting CH₃F's nine

@@ -62,3 +62,8 @@ class ConversionLossError(Q2MMError):
 
 class FitFailure(Q2MMError):
     """The objective produced a non-finite value or an engine step failed."""
+
+
+class RelaxationFailure(FitFailure):
+    """An MM relaxation did not converge at these parameters (a trial point a line
+    search can step back from, unlike a non-finite value)."""

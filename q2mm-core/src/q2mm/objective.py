@@ -27,11 +27,14 @@ Two gradient paths, chosen by the engine's capabilities:
   (large molecules, OpenMM, Tinker), a thread pool only for engines that release the
   GIL.
 
-Failures: a non-finite residual or an MM relaxation that did not converge raises
-:class:`~q2mm.errors.FitFailure` naming the structure and the cause — never a penalty
-value that an optimizer could mistake for a real score. Optimizers turn it into
-status ``"failed"`` (see :mod:`q2mm.optimizers`). In-JIT optimizers, which cannot catch
-exceptions, get :attr:`Objective.jax_value_fn`, which returns +inf instead.
+Failures: a non-finite residual raises :class:`~q2mm.errors.FitFailure`, an MM
+relaxation that did not converge its subclass
+:class:`~q2mm.errors.RelaxationFailure`, naming the structure and the cause — never a
+penalty value that an optimizer could mistake for a real score. Optimizers turn them
+into status ``"failed"``, except that L-BFGS-B steps back from a trial point whose
+relaxation failed (:meth:`q2mm.optimizers.tracking.Tracker.value_and_grad_or_penalty`).
+In-JIT optimizers, which cannot catch exceptions, get :attr:`Objective.jax_value_fn`,
+which returns +inf instead.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import attrs
 import numpy as np
 
 from . import finite_difference as fd
-from .errors import ConfigError, FitFailure
+from .errors import ConfigError, FitFailure, RelaxationFailure
 from .model import MMSystem, Molecule
 from .parameters import ParameterSpace
 from .plugins import Registry, registry
@@ -312,7 +315,7 @@ class Objective:
             if "relaxed" in wanted:
                 relaxed = session.minimize(values)
                 if not relaxed.converged:
-                    raise FitFailure(
+                    raise RelaxationFailure(
                         f"MM relaxation of {self._name(s)} did not converge (largest gradient "
                         f"{relaxed.gradient_norm:.3g} kcal/mol/Å after {relaxed.iterations} iterations)"
                     )

@@ -40,7 +40,7 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402  (after float64 is on)
 
-from .errors import FitFailure  # noqa: E402
+from .errors import RelaxationFailure  # noqa: E402
 from .protocols import BatchingEngine, TraceableFunctions  # noqa: E402
 
 NEEDS = ("hessian", "energy", "relaxed")
@@ -196,7 +196,7 @@ class AnalyticalPath:
             return
         relaxed = self._members(needs, "relaxed")
         failed = [self._objective._name(relaxed[i]) for i in np.flatnonzero(~flags)]
-        raise FitFailure(f"MM relaxation of {', '.join(failed)} did not converge")
+        raise RelaxationFailure(f"MM relaxation of {', '.join(failed)} did not converge")
 
     def _evaluate(self, x: np.ndarray):
         """Score, gradient and everything computed on the way, from one compiled

@@ -62,8 +62,13 @@ class _ScipyMinimize:
             )
         return options
 
+    #: The method's line search steps back from a penalized trial point
+    #: (:meth:`Tracker.value_and_grad_or_penalty`) instead of ending the run.
+    steps_back: ClassVar[bool] = False
+
     def _call(self, tracker: Tracker, callback) -> Any:
-        fun, jac = (tracker.value_and_grad, True) if "gradient" in self.requires else (tracker.value, None)
+        with_gradient = tracker.value_and_grad_or_penalty if self.steps_back else tracker.value_and_grad
+        fun, jac = (with_gradient, True) if "gradient" in self.requires else (tracker.value, None)
         return minimize(
             fun,
             tracker.y0,
@@ -103,6 +108,7 @@ class LBFGSB(_ScipyMinimize):
     method = "L-BFGS-B"
     requires = frozenset({"gradient"})
     stopped_codes = frozenset({1})
+    steps_back = True
 
     def __init__(
         self,

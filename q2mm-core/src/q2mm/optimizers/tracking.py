@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, RelaxationFailure
 from ..finite_difference import parameter_scale
 from ..protocols import OptimizeResult
 
@@ -63,6 +63,9 @@ class Tracker:
         self.evaluations_at_start = getattr(objective, "evaluations", 0)
         self.best_x = self.x0.copy()
         self.best_score = math.inf
+        self.worst_score = -math.inf
+        #: Trial points stepped back from (see :meth:`value_and_grad_or_penalty`).
+        self.failed_trials: list[str] = []
 
     # coordinates -----------------------------------------------------------
 
@@ -87,8 +90,10 @@ class Tracker:
     # evaluations (in y) ----------------------------------------------------
 
     def _seen(self, x: np.ndarray, score: float) -> None:
-        if math.isfinite(score) and score < self.best_score:
-            self.best_score, self.best_x = score, x.copy()
+        if math.isfinite(score):
+            self.worst_score = max(self.worst_score, score)
+            if score < self.best_score:
+                self.best_score, self.best_x = score, x.copy()
 
     def value(self, y: np.ndarray) -> float:
         x = self.x(y)
@@ -101,6 +106,22 @@ class Tracker:
         score, grad = self.objective.value_and_grad(x)
         self._seen(x, score)
         return score, np.asarray(grad, dtype=float) * self.scale
+
+    def value_and_grad_or_penalty(self, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """:meth:`value_and_grad`, except that a trial point whose MM relaxation does
+        not converge (a non-finite value stays a failure), met after the run has
+        evaluated some point, returns a score above every score seen, with a zero
+        gradient: a line search then steps back toward its last iterate, which is what
+        should happen. That value is never a result: results are re-evaluated at
+        accepted iterates, and the failures are counted in the message. A failing
+        start is still a failure."""
+        try:
+            return self.value_and_grad(y)
+        except RelaxationFailure as exc:
+            if not math.isfinite(self.worst_score):
+                raise
+            self.failed_trials.append(str(exc))
+            return 10.0 * abs(self.worst_score) + 1.0, np.zeros_like(np.asarray(y, dtype=float))
 
     def residuals(self, y: np.ndarray) -> np.ndarray:
         x = self.x(y)
@@ -126,6 +147,9 @@ class Tracker:
         self._seen(x, score)
         if status == "converged" and not math.isfinite(score):
             status, message = "failed", f"non-finite score at the end ({message})"
+        if self.failed_trials:
+            first = self.failed_trials[0]
+            message += f"; stepped back from {len(self.failed_trials)} trial point(s), first: {first}"
         return OptimizeResult(
             x=x,
             score=float(score),
