@@ -239,15 +239,20 @@ class TinyJaxSession(SessionBase):
     def energy(self, values, coordinates=None):
         return float(self._energy(values, self.coordinates_or_default(coordinates)))
 
-    def traceable(self) -> TraceableFunctions:
+    def traceable(self, frozen=None) -> TraceableFunctions:
         import jax
         import jax.numpy as jnp
 
         n = self.system.molecule.n_atoms
-        gradient = jax.grad(self._energy, argnums=1)
+        own = jnp.asarray(self.system.molecule.coordinates)
 
-        def hessian_kcal(values, x):
-            return jax.hessian(self._energy, argnums=1)(values, x).reshape(3 * n, 3 * n)
+        def energy(values, x=None):
+            return self._energy(values, own if x is None else x)
+
+        gradient = jax.grad(energy, argnums=1)
+
+        def hessian_kcal(values, x=None):
+            return jax.hessian(self._energy, argnums=1)(values, own if x is None else x).reshape(3 * n, 3 * n)
 
         def newton(h, g):  # rigid modes get a tiny shift; the gradient has no part along them
             return jnp.linalg.solve(h + 1e-6 * jnp.eye(3 * n), g)
@@ -281,13 +286,13 @@ class TinyJaxSession(SessionBase):
 
         def relax(values, x0):
             x = minimum(values, x0)
-            return x, jnp.max(jnp.abs(gradient(values, x))) < 1e-8
+            return x, jnp.max(jnp.abs(gradient(values, x))) < 1e-8, x
 
         return TraceableFunctions(
-            energy=self._energy,
+            energy=energy,
             gradient=gradient,
             relax=relax,
-            hessian=lambda values, x: hessian_kcal(values, x) / HESSIAN_AU_TO_KCALMOL_A2,
+            hessian=lambda values, x=None: hessian_kcal(values, x) / HESSIAN_AU_TO_KCALMOL_A2,
         )
 
 

@@ -33,9 +33,9 @@ def test_local_assembly_equals_whole_molecule_hessian(name, engine, request):
 
     system, values = request.getfixturevalue(name)
     session = engine.prepare(system)
-    x = system.molecule.coordinates
-    local = np.asarray(jax.jit(hessian)(session.plan, values, x))
-    whole = np.asarray(jax.jit(whole_hessian)(session.plan, values, x))
+    x = np.asarray(system.molecule.coordinates)[None]
+    local = np.asarray(jax.jit(hessian)(session.plan, values, x))[0]
+    whole = np.asarray(jax.jit(whole_hessian)(session.plan, values, x))[0]
     assert np.abs(whole).max() > 1.0  # kcal/mol/Å²: not a trivial Hessian
     np.testing.assert_allclose(local, whole, rtol=0, atol=1e-10)
     np.testing.assert_allclose(local, local.T, rtol=0, atol=1e-10)

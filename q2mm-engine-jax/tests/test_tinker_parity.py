@@ -47,7 +47,7 @@ def ours(ch3f, engine):
 
     system, values = ch3f
     session = engine.prepare(system)
-    energies = term_energies(session.plan, values, system.molecule.coordinates)
+    energies = term_energies(session.plan, values, np.asarray(system.molecule.coordinates)[None])
     return session, {kind: np.asarray(e) for kind, e in energies.items()}
 
 

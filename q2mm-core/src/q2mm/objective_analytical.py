@@ -13,13 +13,18 @@ whole batch, which is what keeps compilation of many-structure fits short; other
 traceable engines are batched here structure by structure.
 
 Relaxations start from the MM minima of the best point evaluated so far (the QM
-geometries at first): near the optimum a fit's steps are small, so a warm-started
-Newton relaxation needs two or three steps instead of a dozen. The minimum reached
-is the same one — the relaxation follows its basin as the parameters move, and its
-derivative does not depend on the start — but a trial whose warm-started relaxation
-fails is evaluated again from the QM geometries before it counts as failed. Pure
-functions handed to in-JIT optimizers (:attr:`value_fn`) always start from the QM
-geometries.
+geometries at first), with whatever else the engine keeps in a relaxation start (the
+JAX engine: the Newton matrices there): near the optimum a fit's steps are small, so
+a warm-started relaxation needs a few gradient-only steps instead of a dozen Newton
+steps. The minimum reached is the same one — the relaxation follows its basin as the
+parameters move, and its derivative does not depend on the start — but a trial whose
+warm-started relaxation fails is evaluated again from the QM geometries before it
+counts as failed. Pure functions handed to in-JIT optimizers (:attr:`value_fn`)
+always start from the QM geometries.
+
+The engine is also told which parameter slots the fit moves
+(:class:`~q2mm.protocols.FrozenValues`), so that it can evaluate the terms that read
+none of them once, at the QM geometries, instead of at every evaluation.
 
 Imported only when a traceable engine is used, so q2mm-core never imports JAX on its
 own. Importing it turns on JAX's float64 mode (q2mm computes in float64 throughout).
@@ -41,14 +46,14 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402  (after float64 is on)
 
 from .errors import RelaxationFailure  # noqa: E402
-from .protocols import BatchingEngine, TraceableFunctions  # noqa: E402
+from .protocols import BatchingEngine, FrozenValues, TraceableFunctions  # noqa: E402
 
 NEEDS = ("hessian", "energy", "relaxed")
 
 
 class SessionBatch:
     """Per-structure traceable functions as one batch (engines that cannot batch):
-    coordinates and outputs are tuples, one entry per structure."""
+    coordinates, relaxation starts and outputs are tuples, one entry per structure."""
 
     def __init__(self, sessions: Sequence[Any]) -> None:
         self.sessions = list(sessions)
@@ -59,17 +64,24 @@ class SessionBatch:
             coordinates = [s.system.molecule.coordinates for s in self.sessions]
         return tuple(np.asarray(x, dtype=float) for x in coordinates)
 
-    def traceable(self) -> TraceableFunctions:
-        functions = [s.traceable() for s in self.sessions]
+    def traceable(self, frozen: FrozenValues | None = None) -> TraceableFunctions:
+        functions = [s.traceable(frozen) for s in self.sessions]
 
         def each(name):
-            def f(values, coordinates):
-                outs = [getattr(fn, name)(values, x) for fn, x in zip(functions, coordinates, strict=True)]
-                return tuple(zip(*outs, strict=True)) if name == "relax" else tuple(outs)
+            def f(values, coordinates=None):
+                where = [None] * len(functions) if coordinates is None else coordinates
+                return tuple(getattr(fn, name)(values, x) for fn, x in zip(functions, where, strict=True))
 
             return f
 
-        return TraceableFunctions(*(each(n) for n in ("energy", "gradient", "hessian", "relax")))
+        def relax(values, starts):
+            outs = [fn.relax(values, s) for fn, s in zip(functions, starts, strict=True)]
+            return tuple(zip(*outs, strict=True))
+
+        def relax_start(coordinates):
+            return tuple(fn.relax_start(x) for fn, x in zip(functions, coordinates, strict=True))
+
+        return TraceableFunctions(each("energy"), each("gradient"), each("hessian"), relax, relax_start)
 
 
 class AnalyticalPath:
@@ -79,10 +91,16 @@ class AnalyticalPath:
         self._batches: dict[tuple[int, ...], tuple[Any, TraceableFunctions]] = {}
         self._jitted: dict[Any, Callable] = {}
         self._timed: set[Any] = set()
+        space = objective.space
+        #: What every evaluation holds fixed: the engine may precompute those terms.
+        self._frozen = FrozenValues(space.forcefield.vector(), space.varying)
         self._prepare(objective.needs)
         relax_batch = self._batch(self._members(objective.needs, "relaxed"))
-        #: QM (cold) starts of the objective's relaxations, and the warm ones in use.
-        self._cold = None if relax_batch is None else jax.tree.map(jnp.asarray, relax_batch[0].stack())
+        #: Relaxation starts at the QM geometries (cold), and the warm ones in use.
+        self._cold = None
+        if relax_batch is not None:
+            batch, functions = relax_batch
+            self._cold = functions.relax_start(jax.tree.map(jnp.asarray, batch.stack()))
         self._starts = self._cold
         self._best = np.inf
         self._last: tuple | None = None
@@ -115,7 +133,7 @@ class AnalyticalPath:
         else:
             sessions = self._objective._sessions()
             batch = SessionBatch([sessions[s] for s in members])
-        return batch, batch.traceable()
+        return batch, batch.traceable(self._frozen)
 
     def _batch(self, members: tuple[int, ...]):
         """(batch, traceable functions) for ``members`` (prepared); None if empty."""
@@ -125,45 +143,45 @@ class AnalyticalPath:
 
     def _traced_quantities(self, x, needs: Sequence[frozenset[str]], starts):
         """Full values, per-structure MM quantities, per-relaxation convergence
-        flags and the (batched) relaxed coordinates. ``starts`` (None: the QM
-        geometries) are where the relaxations begin."""
+        flags and the starts for the next relaxations. ``starts`` (None: from the
+        QM geometries) are where the relaxations begin."""
         values = self._objective.space.expand(x, jnp)
         mm: list[dict[str, Any]] = [{} for _ in needs]
-        flags, relaxed = jnp.ones((0,), dtype=bool), None
+        flags, next_starts = jnp.ones((0,), dtype=bool), None
         for need in NEEDS:
             members = self._members(needs, need)
             entry = self._batch(members)
             if entry is None:
                 continue
             batch, functions = entry
-            coordinates = jax.tree.map(jnp.asarray, batch.stack())
             if need == "hessian":
-                out = functions.hessian(values, coordinates)
+                out = functions.hessian(values)
                 for b, (s, n) in enumerate(zip(members, batch.n_atoms, strict=True)):
                     mm[s]["hessian"] = out[b][: 3 * n, : 3 * n]
             elif need == "energy":
-                out = functions.energy(values, coordinates)
+                out = functions.energy(values)
                 for b, s in enumerate(members):
                     mm[s]["energy"] = out[b]
             else:
-                relaxed, converged = functions.relax(values, coordinates if starts is None else starts)
+                start = self._cold if starts is None else starts
+                relaxed, converged, next_starts = functions.relax(values, start)
                 flags = jnp.stack([jnp.asarray(converged[b], dtype=bool) for b in range(len(members))])
                 for b, (s, n) in enumerate(zip(members, batch.n_atoms, strict=True)):
                     mm[s]["relaxed"] = relaxed[b][:n]
         for s, wanted in enumerate(needs):
             if "values" in wanted:
                 mm[s]["values"] = values
-        return values, mm, flags, relaxed
+        return values, mm, flags, next_starts
 
     def _residual_vector(self, x, starts):
-        values, mm, flags, relaxed = self._traced_quantities(x, self._objective.needs, starts)
-        return self._objective.weighted(values, mm, jnp), (flags, relaxed, values, mm)
+        values, mm, flags, next_starts = self._traced_quantities(x, self._objective.needs, starts)
+        return self._objective.weighted(values, mm, jnp), (flags, next_starts, values, mm)
 
     def _score(self, x, starts):
-        """(score, (residuals, flags, relaxed, values, quantities)); +inf on failure."""
-        r, (flags, relaxed, values, mm) = self._residual_vector(x, starts)
+        """(score, (residuals, flags, next starts, values, quantities)); +inf on failure."""
+        r, (flags, next_starts, values, mm) = self._residual_vector(x, starts)
         score = jnp.where(jnp.all(flags) & jnp.isfinite(r @ r), r @ r, jnp.inf)
-        return score, (r, flags, relaxed, values, mm)
+        return score, (r, flags, next_starts, values, mm)
 
     # compiled ----------------------------------------------------------------
 
@@ -184,11 +202,11 @@ class AnalyticalPath:
             out = fn(jnp.asarray(x), self._cold)
         return out
 
-    def _keep_if_best(self, score: float, relaxed: Any) -> None:
+    def _keep_if_best(self, score: float, next_starts: Any) -> None:
         """Warm-start later relaxations from this point's minima if it is the best."""
-        if relaxed is not None and np.isfinite(score) and score <= self._best:
+        if next_starts is not None and np.isfinite(score) and score <= self._best:
             self._best = score
-            self._starts = relaxed
+            self._starts = next_starts
 
     def _check(self, flags, needs: Sequence[frozenset[str]]) -> None:
         flags = np.asarray(flags)
@@ -206,9 +224,9 @@ class AnalyticalPath:
             out = self._run(
                 "evaluate", lambda: jax.value_and_grad(self._score, has_aux=True), x, lambda o: o[0][1][1]
             )
-            (score, (r, flags, relaxed, values, mm)), grad = out
+            (score, (r, flags, next_starts, values, mm)), grad = out
             score = float(score)
-            self._keep_if_best(score, relaxed)
+            self._keep_if_best(score, next_starts)
             grad, r = np.asarray(grad, dtype=float), np.asarray(r, dtype=float)
             self._last = (key, score, grad, r, flags, values, mm)
         return self._last[1:]

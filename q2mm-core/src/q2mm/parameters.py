@@ -3,13 +3,11 @@
 A force field's full parameter vector (``ForceField.vector()``, canonical units) is
 what engines consume. A fit moves a shorter vector ``x`` of *active* values; every
 other value stays at the start. Tying lets several rows share one fitted value. Both
-are one assignment matrix ``A`` (full × active, entries 0/1, smee's model)::
-
-    values = base + A @ x
-
-where ``base`` holds the frozen values and zeros at active positions. That is plain
-matrix algebra, so :meth:`ParameterSpace.expand` runs on NumPy and inside
-``jax.jit`` alike.
+are one assignment (smee's model: a full × active matrix A of 0/1 entries,
+``values = base + A @ x``, ``base`` holding the frozen values and zeros at active
+positions). With at most one 1 per row, A @ x is a gather, which is how
+:meth:`ParameterSpace.expand` computes it — on NumPy and inside ``jax.jit`` alike,
+without a dense matrix that is mostly zeros (7237 × 110 for the Rh-enamide fit).
 
 Bounds are physical sanity limits per kind and field, in canonical units
 (kcal/mol, Å, radians; energies without ½):
@@ -168,7 +166,9 @@ class ParameterSpace:
     fractional_bounds: float | None = None
     all_ids: tuple[str, ...] = attrs.field(init=False)
     base: np.ndarray = attrs.field(init=False)
-    assignment: np.ndarray = attrs.field(init=False)
+    #: ``expand`` gathers ``concatenate([base, x])`` at these indices: slot i itself
+    #: where frozen, ``len(base) + g`` where ``x[g]`` sets it.
+    gather: np.ndarray = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         ids = tuple(self.forcefield.parameter_ids())
@@ -182,16 +182,16 @@ class ParameterSpace:
             or any(not g for g in self.groups)
         ):
             raise ConfigError("parameter space: every fitted value needs its own, existing parameters")
-        matrix = np.zeros((n, len(self.groups)))
+        gather = np.arange(n)
         base = self.forcefield.vector()
         for g, group in enumerate(self.groups):
-            matrix[list(group), g] = 1.0
+            gather[list(group)] = n + g
             base[list(group)] = 0.0
-        for array in (matrix, base):
+        for array in (gather, base):
             array.setflags(write=False)
         object.__setattr__(self, "all_ids", ids)
         object.__setattr__(self, "base", base)
-        object.__setattr__(self, "assignment", matrix)
+        object.__setattr__(self, "gather", gather)
         outside = [
             f"{self.ids[g]} = {v:g} not in [{lo:g}, {hi:g}]"
             for g, (v, lo, hi) in enumerate(zip(self.x0, self.lower, self.upper, strict=True))
@@ -286,10 +286,15 @@ class ParameterSpace:
     def bounds(self) -> list[tuple[float, float]]:
         return [(float(lo), float(hi)) for lo, hi in zip(self.lower, self.upper, strict=True)]
 
+    @property
+    def varying(self) -> np.ndarray:
+        """Boolean mask over the full vector: the slots a fitted value sets."""
+        return self.gather >= len(self.base)
+
     def expand(self, x: Any, xp: Any = np) -> Any:
         """The full parameter vector (``ForceField.vector()`` layout) for active values
         ``x``; ``xp`` is the array namespace (``numpy`` or ``jax.numpy``)."""
-        return xp.asarray(self.base) + xp.asarray(self.assignment) @ x
+        return xp.take(xp.concatenate([xp.asarray(self.base), xp.asarray(x, dtype=float)]), self.gather)
 
     def outside_bounds(self, x: Iterable[float]) -> list[str]:
         """Ids of the fitted values outside their bounds (beyond rounding)."""

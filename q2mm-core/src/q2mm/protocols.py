@@ -40,19 +40,41 @@ class Minimized:
     gradient_norm: float
 
 
+def _identity(x: Any) -> Any:
+    return x
+
+
 @attrs.frozen(eq=False)
 class TraceableFunctions:
     """Pure JAX functions of ``(values, coordinates)`` from a traceable engine, so the
     objective can put every residual and its exact parameter gradient inside one
-    ``jax.jit``. ``hessian`` returns Hartree/Bohr²; ``relax`` returns the MM-relaxed
-    coordinates, differentiable with respect to ``values`` (implicit differentiation
-    of the minimization), together with a convergence flag; it starts from the given
-    coordinates."""
+    ``jax.jit``. ``hessian`` returns Hartree/Bohr². ``coordinates`` None means the
+    structures' own (the QM geometries a fit compares Hessians and energies at),
+    which lets an engine given :class:`FrozenValues` evaluate the terms a fit does
+    not move once, outside the traced program.
 
-    energy: Callable[[Any, Any], Any]
-    gradient: Callable[[Any, Any], Any]
-    hessian: Callable[[Any, Any], Any]
-    relax: Callable[[Any, Any], tuple[Any, Any]]
+    ``relax(values, start) -> (relaxed, converged, next_start)``: the MM-relaxed
+    coordinates, differentiable with respect to ``values`` (implicit
+    differentiation of the minimization), a convergence flag, and a start for a
+    later relaxation at nearby values (no derivative). ``relax_start(coordinates)``
+    makes a start from coordinates; an engine may keep more in a start than the
+    minima (the JAX engine keeps its Newton matrices, so a fit's next relaxation
+    needs no Hessian until it is almost done)."""
+
+    energy: Callable[..., Any]
+    gradient: Callable[..., Any]
+    hessian: Callable[..., Any]
+    relax: Callable[[Any, Any], tuple[Any, Any, Any]]
+    relax_start: Callable[[Any], Any] = _identity
+
+
+@attrs.frozen(eq=False)
+class FrozenValues:
+    """What a fit holds fixed: the full parameter vector's ``values`` at every slot
+    where ``varying`` (a boolean mask of the same length) is False."""
+
+    values: np.ndarray
+    varying: np.ndarray
 
 
 @runtime_checkable
@@ -73,8 +95,10 @@ class EngineSession(Protocol):
 
     def minimize(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> Minimized: ...
 
-    def traceable(self) -> TraceableFunctions:
-        """Only engines that declare ``Capability.TRACEABLE``."""
+    def traceable(self, frozen: FrozenValues | None = None) -> TraceableFunctions:
+        """Only engines that declare ``Capability.TRACEABLE``. ``frozen`` promises
+        that ``values`` will only ever differ from ``frozen.values`` where
+        ``frozen.varying``; an engine may ignore it."""
         ...
 
 
@@ -92,7 +116,9 @@ class StructureBatch(Protocol):
         """Default: each structure's own coordinates."""
         ...
 
-    def traceable(self) -> TraceableFunctions: ...
+    def traceable(self, frozen: FrozenValues | None = None) -> TraceableFunctions:
+        """As :meth:`EngineSession.traceable`, for the batch."""
+        ...
 
 
 @runtime_checkable

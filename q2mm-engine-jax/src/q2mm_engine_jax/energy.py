@@ -1,5 +1,7 @@
 """Energy, gradient and Hessian of a :class:`~q2mm_engine_jax.plan.Plan` as pure JAX
-functions of ``(plan, values, coordinates)``; kcal/mol, Å.
+functions of ``(plan, values, coordinates)``; kcal/mol, Å. Coordinates are
+(structures, width, 3); energies come per structure (structures,), gradients as
+(structures, width, 3), Hessians as (structures, 3 width, 3 width), atom-major.
 
 Derivatives are assembled from local ones: each term is differentiated over its own
 2–4 points in forward mode (a 6×6 to 12×12 Hessian block), vmapped over the terms
@@ -39,7 +41,10 @@ def _terms(plan: Plan, values_ext):
             rows = jax.vmap(lambda p, c: energy(x, p, c, plan.conventions))(p, c)
             return jnp.sum(s * rows)
 
-        params = jnp.where(block.present, values_ext[block.slots], block.fallback)
+        if block.reads_values:
+            params = jnp.where(block.present, values_ext[block.slots], block.fallback)
+        else:
+            params = block.fallback
         yield block, local, (params, block.constants, block.scale)
 
 
@@ -70,19 +75,31 @@ def _hessian_to_points(hy):
 
 
 def _centres(plan: Plan, values_ext, coordinates):
-    """(vdW centres, f per atom, partner per atom); the atoms themselves when the
-    plan has no reduced centre or no vdW term."""
-    coordinates = jnp.asarray(coordinates)
+    """(vdW centres, f per atom, partner per atom) over the flattened atoms; the atoms
+    themselves when the plan has no reduced centre or no vdW term."""
     if plan.reduction is None or not any(b.family.centres for b in plan.blocks):
         return coordinates, None, None
     red = plan.reduction
-    f = jnp.where(red.reduced, values_ext[red.slot], 1.0)
+    f = jnp.where(red.reduced, values_ext[red.slot], red.factor) if red.reads_values else red.factor
     anchor = coordinates[red.partner]
     return anchor + f[:, None] * (coordinates - anchor), f, red.partner
 
 
 def _points(block: Block, coordinates, centres):
     return (centres if block.family.centres else coordinates)[block.atoms]
+
+
+def _flat(coordinates):
+    """(structures, width, 3) → (structures · width, 3), the layout term atoms index."""
+    coordinates = jnp.asarray(coordinates)
+    return coordinates.reshape(-1, 3)
+
+
+def _per_structure(plan: Plan, block: Block, entries):
+    """Sum of per-entry values by structure, (structures,)."""
+    if plan.n_structures == 1:
+        return jnp.sum(entries)[None]
+    return jax.ops.segment_sum(entries, block.atoms[:, 0] // plan.width, plan.n_structures)
 
 
 def _gradient_to_atoms(g_atoms, g_centres, f, partner):
@@ -92,11 +109,9 @@ def _gradient_to_atoms(g_atoms, g_centres, f, partner):
     return (g_atoms + f[:, None] * g_centres).at[partner].add((1.0 - f)[:, None] * g_centres)
 
 
-def _hessian_to_atoms(h_atoms, h_centres, f, partner):
-    """H_x = Rᵀ H_c R added to the atom-space Hessian, R = diag(f) + (1 − f) · [partner];
-    (n, 3, n, 3) layout, as assembled."""
-    if f is None:
-        return h_atoms + h_centres
+def _structure_hessian_to_atoms(h_atoms, h_centres, f, partner):
+    """One structure's H_x = Rᵀ H_c R added to its atom-space Hessian,
+    R = diag(f) + (1 − f) · [partner]; (n, 3, n, 3) layout, as assembled."""
     right = (
         (h_centres * f[None, None, :, None])
         .at[:, :, partner, :]
@@ -105,25 +120,41 @@ def _hessian_to_atoms(h_atoms, h_centres, f, partner):
     return (h_atoms + right * f[:, None, None, None]).at[partner].add(right * (1.0 - f)[:, None, None, None])
 
 
-def _scatter_hessian(out, block: Block, blocks):
-    """Add (m, k, 3, k, 3) local Hessians into the (n, 3, n, 3) one, one 3×3 atom-pair
-    window per update (measured 2–3× faster than element-wise scatter)."""
+def _hessian_to_atoms(plan: Plan, h_atoms, h_centres, f, partner):
+    """Atom-space Hessians (structures, 3 width, 3 width) from the assembled
+    (structures · width, 3, width, 3) atom and centre parts."""
+    b, w = plan.n_structures, plan.width
+    shape = (b, w, 3, w, 3)
+    if f is None:
+        h = h_atoms + h_centres
+    else:
+        h = jax.vmap(_structure_hessian_to_atoms)(
+            h_atoms.reshape(shape), h_centres.reshape(shape), f.reshape(b, w), (partner % w).reshape(b, w)
+        )
+    return h.reshape(b, 3 * w, 3 * w)
+
+
+def _scatter_hessian(plan: Plan, out, block: Block, blocks):
+    """Add (m, k, 3, k, 3) local Hessians into the (structures · width, 3, width, 3)
+    one — rows by flattened atom, columns by atom within its structure — one 3×3
+    atom-pair window per update (measured 2–3× faster than element-wise scatter)."""
     atoms = block.atoms
-    return out.at[atoms[:, :, None], :, atoms[:, None, :], :].add(blocks.transpose(0, 1, 3, 2, 4))
+    columns = atoms % plan.width
+    return out.at[atoms[:, :, None], :, columns[:, None, :], :].add(blocks.transpose(0, 1, 3, 2, 4))
 
 
-def _zero_hessian(coordinates):
-    n = coordinates.shape[0]
-    return jnp.zeros((n, 3, n, 3), dtype=coordinates.dtype)
+def _zero_hessian(plan: Plan, coordinates):
+    return jnp.zeros((plan.n_structures * plan.width, 3, plan.width, 3), dtype=coordinates.dtype)
 
 
 def energy(plan: Plan, values, coordinates):
-    """Total MM energy (kcal/mol)."""
+    """Total MM energy of each structure (kcal/mol)."""
     values_ext = _extended(values)
-    centres, _, _ = _centres(plan, values_ext, coordinates)
-    total = jnp.zeros(())
+    x = _flat(coordinates)
+    centres, _, _ = _centres(plan, values_ext, x)
+    total = jnp.zeros(plan.n_structures)
     for block, local, args in _terms(plan, values_ext):
-        total = total + jnp.sum(jax.vmap(local)(_points(block, coordinates, centres), *args))
+        total = total + _per_structure(plan, block, jax.vmap(local)(_points(block, x, centres), *args))
     return total
 
 
@@ -132,21 +163,23 @@ def term_energies(plan: Plan, values, coordinates) -> dict[str, jax.Array]:
     """Energy of each entry (the terms on one atom tuple) by family, for comparison
     with other programs (Tinker's ``analyze``); jitted, as tests call it directly."""
     values_ext = _extended(values)
-    centres, _, _ = _centres(plan, values_ext, coordinates)
+    x = _flat(coordinates)
+    centres, _, _ = _centres(plan, values_ext, x)
     return {
-        block.kind: jax.vmap(local)(_points(block, coordinates, centres), *args)
+        block.kind: jax.vmap(local)(_points(block, x, centres), *args)
         for block, local, args in _terms(plan, values_ext)
     }
 
 
 def energy_gradient(plan: Plan, values, coordinates):
-    """Energy and ∂E/∂x (kcal/(mol·Å), shape (n_atoms, 3)) in one pass over the terms,
-    from per-entry forward-mode gradients (an entry has at most 9 relative
-    coordinates: forward mode compiles smaller and runs faster than reverse mode
-    through the whole molecule)."""
+    """Energies and ∂E/∂x (kcal/(mol·Å)) in one pass over the terms, from per-entry
+    forward-mode gradients (an entry has at most 9 relative coordinates: forward
+    mode compiles smaller and runs faster than reverse mode through the whole
+    molecule)."""
     values_ext = _extended(values)
-    centres, f, partner = _centres(plan, values_ext, coordinates)
-    e = jnp.zeros(())
+    x = _flat(coordinates)
+    centres, f, partner = _centres(plan, values_ext, x)
+    e = jnp.zeros(plan.n_structures)
     out = {False: jnp.zeros_like(centres), True: jnp.zeros_like(centres)}
     for block, local, args in _terms(plan, values_ext):
         relative = _relative(local)
@@ -159,11 +192,11 @@ def energy_gradient(plan: Plan, values, coordinates):
             g, value = jax.jacfwd(with_value, has_aux=True)(y)
             return value, _gradient_to_points(g)
 
-        value, g = jax.vmap(value_and_gradient)(_relative_points(_points(block, coordinates, centres)), *args)
+        value, g = jax.vmap(value_and_gradient)(_relative_points(_points(block, x, centres)), *args)
         space = block.family.centres
-        e = e + jnp.sum(value)
+        e = e + _per_structure(plan, block, value)
         out[space] = out[space].at[block.atoms].add(g)
-    return e, _gradient_to_atoms(out[False], out[True], f, partner)
+    return e, _gradient_to_atoms(out[False], out[True], f, partner).reshape(jnp.shape(coordinates))
 
 
 def gradient(plan: Plan, values, coordinates):
@@ -221,29 +254,28 @@ def _local_hessian(local, family):
 
 
 def hessian(plan: Plan, values, coordinates):
-    """∂²E/∂x² (kcal/(mol·Å²)), (3N, 3N) in atom-major x, y, z order, assembled from
-    per-entry local Hessians (forward over forward mode in relative coordinates)."""
-    coordinates = jnp.asarray(coordinates)
-    n = coordinates.shape[0]
+    """∂²E/∂x² (kcal/(mol·Å²)) of each structure, assembled from per-entry local
+    Hessians (forward over forward mode in relative coordinates)."""
     values_ext = _extended(values)
-    centres, f, partner = _centres(plan, values_ext, coordinates)
-    out = {space: _zero_hessian(coordinates) for space in (False, True)}
+    x = _flat(coordinates)
+    centres, f, partner = _centres(plan, values_ext, x)
+    out = {space: _zero_hessian(plan, x) for space in (False, True)}
     for block, local, args in _terms(plan, values_ext):
-        points = _relative_points(_points(block, coordinates, centres))
+        points = _relative_points(_points(block, x, centres))
         h = jax.vmap(_local_hessian(local, block.family))(points, *args)
         space = block.family.centres
-        out[space] = _scatter_hessian(out[space], block, h)
-    return _hessian_to_atoms(out[False], out[True], f, partner).reshape(3 * n, 3 * n)
+        out[space] = _scatter_hessian(plan, out[space], block, h)
+    return _hessian_to_atoms(plan, out[False], out[True], f, partner)
 
 
 def energy_gradient_hessian(plan: Plan, values, coordinates):
     """All three in one pass over the terms (what a Newton step needs)."""
-    n = coordinates.shape[0]
     values_ext = _extended(values)
-    centres, f, partner = _centres(plan, values_ext, coordinates)
-    e = jnp.zeros(())
-    g = {space: jnp.zeros_like(coordinates) for space in (False, True)}
-    h = {space: _zero_hessian(coordinates) for space in (False, True)}
+    x = _flat(coordinates)
+    centres, f, partner = _centres(plan, values_ext, x)
+    e = jnp.zeros(plan.n_structures)
+    g = {space: jnp.zeros_like(x) for space in (False, True)}
+    h = {space: _zero_hessian(plan, x) for space in (False, True)}
     for block, local, args in _terms(plan, values_ext):
         relative = _relative(local)
 
@@ -255,22 +287,23 @@ def energy_gradient_hessian(plan: Plan, values, coordinates):
             hess, (value, grad) = jax.jacfwd(first, has_aux=True)(y)
             return value, _gradient_to_points(grad), _hessian_to_points(hess)
 
-        value, grad, hess = jax.vmap(derivatives)(
-            _relative_points(_points(block, coordinates, centres)), *args
-        )
+        value, grad, hess = jax.vmap(derivatives)(_relative_points(_points(block, x, centres)), *args)
         space = block.family.centres
-        e = e + jnp.sum(value)
+        e = e + _per_structure(plan, block, value)
         g[space] = g[space].at[block.atoms].add(grad)
-        h[space] = _scatter_hessian(h[space], block, hess)
+        h[space] = _scatter_hessian(plan, h[space], block, hess)
     return (
         e,
-        _gradient_to_atoms(g[False], g[True], f, partner),
-        _hessian_to_atoms(h[False], h[True], f, partner).reshape(3 * n, 3 * n),
+        _gradient_to_atoms(g[False], g[True], f, partner).reshape(jnp.shape(coordinates)),
+        _hessian_to_atoms(plan, h[False], h[True], f, partner),
     )
 
 
 def whole_hessian(plan: Plan, values, coordinates):
     """``jax.hessian`` of the total energy: the reference the local assembly is tested
     and benchmarked against. Same layout and units as :func:`hessian`."""
-    n = coordinates.shape[0]
-    return jax.hessian(energy, argnums=2)(plan, values, coordinates).reshape(3 * n, 3 * n)
+    coordinates = jnp.asarray(coordinates)
+    b, w = plan.n_structures, plan.width
+    full = jax.hessian(lambda x: jnp.sum(energy(plan, values, x)))(coordinates)  # (b, w, 3, b, w, 3)
+    own = jnp.stack([full[i, :, :, i] for i in range(b)])
+    return own.reshape(b, 3 * w, 3 * w)

@@ -9,6 +9,7 @@ cache across processes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,21 +20,14 @@ import numpy as np
 from q2mm.engine_base import SessionBase, check_supported
 from q2mm.errors import ConfigError
 from q2mm.model import FunctionalForm, MMSystem
-from q2mm.model.units import HESSIAN_AU_TO_KCALMOL_A2
-from q2mm.protocols import Capability, Minimized, TraceableFunctions
+from q2mm.protocols import Capability, FrozenValues, Minimized, TraceableFunctions
 
-from . import energy as _energy
 from . import runtime
 from .plan import Plan, build_plan
-from .relax import RelaxSettings, implicit_relax, newton_minimize
+from .relax import RelaxSettings
 from .terms import TERM_KINDS
 
 CAPABILITIES = frozenset(Capability)
-
-_energy_jit = jax.jit(_energy.energy)
-_gradient_jit = jax.jit(_energy.gradient)
-_hessian_jit = jax.jit(_energy.hessian)
-_minimize_jit = jax.jit(newton_minimize, static_argnums=(3, 4))
 
 
 def check_values(plan: Plan, values) -> np.ndarray:
@@ -46,28 +40,9 @@ def check_values(plan: Plan, values) -> np.ndarray:
     return array
 
 
-def traceable_functions(plan: Plan, settings: RelaxSettings) -> TraceableFunctions:
-    """Pure functions of ``(values, coordinates)`` closed over one plan."""
-    relax_impl = implicit_relax(settings, None)
-
-    def energy(values, coordinates):
-        return _energy.energy(plan, values, coordinates)
-
-    def gradient(values, coordinates):
-        return _energy.gradient(plan, values, coordinates)
-
-    def hessian(values, coordinates):
-        return _energy.hessian(plan, values, coordinates) / HESSIAN_AU_TO_KCALMOL_A2
-
-    def relax(values, coordinates):
-        x, gradient_norm = relax_impl(plan, values, jnp.asarray(coordinates)[None])
-        return x[0], gradient_norm[0] < settings.gtol
-
-    return TraceableFunctions(energy=energy, gradient=gradient, hessian=hessian, relax=relax)
-
-
 class JaxSession(SessionBase):
-    """One prepared structure. ``plan`` is the traced form of its terms."""
+    """One prepared structure. ``plan`` is the traced form of its terms; every method
+    runs it as a batch of one (:class:`q2mm_engine_jax.batch.BatchSession`)."""
 
     engine_name = "jax"
     capabilities = CAPABILITIES
@@ -77,37 +52,52 @@ class JaxSession(SessionBase):
         self.plan = plan
         self.settings = settings
 
-    def _inputs(self, values, coordinates):
+    @functools.cached_property
+    def _one(self):
+        from .batch import BatchSession
+
+        return BatchSession([self], self.settings)
+
+    def _coordinates(self, coordinates) -> list[np.ndarray]:
         x = self.coordinates_or_default(coordinates)
-        if x.shape != (self.plan.n_atoms, 3):
-            raise ConfigError(f"coordinates of shape {x.shape} for {self.plan.n_atoms} atoms")
-        return jnp.asarray(check_values(self.plan, values)), jnp.asarray(x)
+        if x.shape != (self.plan.width, 3):
+            raise ConfigError(f"coordinates of shape {x.shape} for {self.plan.width} atoms")
+        return [x]
 
     def energy(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> float:
-        return float(_energy_jit(self.plan, *self._inputs(values, coordinates)))
+        return float(self._one.energy(values, self._coordinates(coordinates))[0])
 
     def gradient(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> np.ndarray:
-        return np.asarray(_gradient_jit(self.plan, *self._inputs(values, coordinates)))
+        return self._one.gradient(values, self._coordinates(coordinates))[0]
 
     def hessian(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> np.ndarray:
         """Hartree/Bohr², the unit of the QM Hessians it is compared with."""
-        return (
-            np.asarray(_hessian_jit(self.plan, *self._inputs(values, coordinates))) / HESSIAN_AU_TO_KCALMOL_A2
-        )
+        return self._one.hessian(values, self._coordinates(coordinates))[0]
 
     def minimize(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> Minimized:
-        values, x = self._inputs(values, coordinates)
-        x, e, gnorm, iterations, *_ = _minimize_jit(self.plan, values, x[None], self.settings, None)
-        return Minimized(
-            coordinates=np.asarray(x[0]),
-            energy=float(e[0]),
-            converged=bool(gnorm[0] < self.settings.gtol),
-            iterations=int(iterations[0]),
-            gradient_norm=float(gnorm[0]),
-        )
+        return self._one.minimize(values, self._coordinates(coordinates))[0]
 
-    def traceable(self) -> TraceableFunctions:
-        return traceable_functions(self.plan, self.settings)
+    def traceable(self, frozen: FrozenValues | None = None) -> TraceableFunctions:
+        """Pure functions of ``(values, coordinates)`` for this structure: those of a
+        batch of one, without the batch axis (a relaxation start keeps it)."""
+        batch = self._one.traceable(frozen)
+
+        def single(fn):
+            def f(values, coordinates=None):
+                return fn(values, None if coordinates is None else jnp.asarray(coordinates)[None])[0]
+
+            return f
+
+        def relax(values, start):
+            x, converged, next_start = batch.relax(values, start)
+            return x[0], converged[0], next_start
+
+        def relax_start(coordinates):
+            return batch.relax_start(jnp.asarray(coordinates)[None])
+
+        return TraceableFunctions(
+            single(batch.energy), single(batch.gradient), single(batch.hessian), relax, relax_start
+        )
 
 
 class JaxEngine:

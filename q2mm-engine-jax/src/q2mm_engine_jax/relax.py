@@ -24,6 +24,12 @@ parameter-derivative of the gradient, not another Hessian. The starting coordina
 no derivative: the minimum a converged relaxation reaches does not move when the
 start moves a little — which is also why a fit may start each relaxation from the
 previous minimum (see :mod:`q2mm.objective_analytical`).
+
+A relaxation hands back a :class:`RelaxStart` for the next one: its minima together
+with the Newton matrix there and its Cholesky factor. A fit's next trial point is
+close, so the next relaxation begins with chord steps on that factor — gradients
+only, no Hessian, no factorization — and evaluates a Hessian again only when chord
+steps stop contracting (or, once, at the end, for the implicit derivative).
 """
 
 from __future__ import annotations
@@ -33,10 +39,35 @@ import functools
 import attrs
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import cho_solve
 
 from . import energy as _energy
 from .plan import Plan
+
+
+@attrs.frozen(eq=False)
+class RelaxStart:
+    """Where a batch's relaxations begin: coordinates (B, n, 3) and, where ``warm``,
+    the Newton matrix A of an earlier relaxation with its Cholesky ``factor`` (NaN
+    where A is not positive definite), which the first steps reuse."""
+
+    x: jax.Array
+    a: jax.Array
+    factor: jax.Array
+    warm: jax.Array  # (B,) bool
+
+    @classmethod
+    def cold(cls, starts) -> RelaxStart:
+        x = jnp.asarray(starts, dtype=float)
+        batch, size = x.shape[0], x[0].size
+        zeros = jnp.zeros((batch, size, size))
+        return cls(x, zeros, zeros, jnp.zeros(batch, dtype=bool))
+
+
+jax.tree_util.register_pytree_node(
+    RelaxStart, lambda r: ((r.x, r.a, r.factor, r.warm), None), lambda _, c: RelaxStart(*c)
+)
 
 
 @attrs.frozen
@@ -77,29 +108,33 @@ def fixed_projector(coordinates, atom_mask):
     return rigid_projector(coordinates, atom_mask) + padding
 
 
+def _projectors(plan: Plan, x):
+    """(F, P = 1 − F) per structure: F from :func:`fixed_projector`."""
+    fixed = jax.vmap(fixed_projector)(x, plan.atom_mask)
+    return fixed, jnp.eye(fixed.shape[-1]) - fixed
+
+
 def _newton_system(plan: Plan, values, x):
-    """Energy, flat gradient, A = P H P + F and P at ``x`` (one structure)."""
+    """Energies, flat gradients, A = P H P + F and P at ``x`` (structures, width, 3)."""
     e, g, h = _energy.energy_gradient_hessian(plan, values, x)
-    fixed = fixed_projector(x, plan.atom_mask)
-    internal = jnp.eye(fixed.shape[0]) - fixed
-    return e, g.ravel(), internal @ h @ internal + fixed, internal
-
-
-def over_batch(fn, plan_axis: int | None):
-    """``fn(plan, values, x)`` of one structure mapped over stacked coordinates (and
-    over stacked plans when ``plan_axis`` is 0, the padded case)."""
-    return jax.vmap(fn, in_axes=(plan_axis, None, 0))
+    fixed, internal = _projectors(plan, x)
+    return e, g.reshape(x.shape[0], -1), internal @ h @ internal + fixed, internal
 
 
 def _matvec(m, v):
     return jnp.einsum("bij,bj->bi", m, v)
 
 
-def _newton_steps(g, a, internal, min_curvature):
-    """−A⁻¹ P g per structure: Cholesky where A is positive definite, the
-    |λ|-floored eigen-decomposition where it is not (computed only if needed)."""
+def _factor(a):
+    """Cholesky factors of a batch of Newton matrices; NaN where not positive definite."""
+    return jnp.linalg.cholesky(a)
+
+
+def _newton_steps(g, a, factor, internal, min_curvature):
+    """−A⁻¹ P g per structure: by the Cholesky ``factor`` where A is positive
+    definite, the |λ|-floored eigen-decomposition where it is not (computed only if
+    needed)."""
     gp = _matvec(internal, g)
-    factor = jnp.linalg.cholesky(a)
     definite = jnp.all(jnp.isfinite(factor), axis=(-2, -1))
     newton = -cho_solve((factor, True), gp[..., None])[..., 0]
 
@@ -113,32 +148,30 @@ def _newton_steps(g, a, internal, min_curvature):
 
 
 def _chord_system(plan: Plan, values, x):
-    """Energy, flat gradient and P at ``x``: a pass that reuses the last A."""
-    fixed = fixed_projector(x, plan.atom_mask)
+    """Energies, flat gradients and P at ``x``: a pass that reuses the last A."""
     e, g = _energy.energy_gradient(plan, values, x)
-    return e, g.ravel(), jnp.eye(fixed.shape[0]) - fixed
+    return e, g.reshape(x.shape[0], -1), _projectors(plan, x)[1]
 
 
 def newton_minimize(
-    plan: Plan, values, starts, settings: RelaxSettings, plan_axis: int | None, finish_fresh: bool = False
+    plan: Plan, values, start: RelaxStart, settings: RelaxSettings, finish_fresh: bool = False
 ):
-    """Relax a batch: ``starts`` (B, n, 3) → relaxed coordinates, energies, gradient
-    norms, steps taken, and A and P at the points where A was last evaluated
+    """Relax a batch from ``start`` → relaxed coordinates, energies, gradient norms,
+    steps taken, and A, its factor and P at the points where A was last evaluated
     together with whether that is the relaxed point (``fresh``).
 
     A pass evaluates at the points the previous pass proposed (the starts, on the
     first pass), either energy, gradient and Hessian, or — after a pass whose steps
-    all succeeded and cut every gradient at least fourfold — energy and gradient
-    only, stepping with the last A (a chord step; a Hessian costs ten gradients at
-    60 atoms). Near a minimum, which is where a warm-started relaxation begins,
-    chord steps converge almost as fast as Newton steps; where they stop doing so
-    the next pass evaluates the Hessian again. The compiled loop holds one copy of
-    the Hessian code. ``finish_fresh``: end with a Hessian pass at the relaxed
-    points if the last pass was a chord pass (the implicit derivative needs A there)."""
-    x0 = jnp.asarray(starts, dtype=float)
+    all succeeded and cut every gradient at least fourfold, or on the first pass of
+    a warm start — energy and gradient only, stepping with the last A (a chord step;
+    a Hessian and its factorization cost ten gradients at 60 atoms). Near a minimum,
+    which is where a warm-started relaxation begins, chord steps converge almost as
+    fast as Newton steps; where they stop doing so the next pass evaluates the
+    Hessian again. The compiled loop holds one copy of the Hessian code.
+    ``finish_fresh``: end with a Hessian pass at the relaxed points if the last pass
+    was a chord pass (the implicit derivative needs A there)."""
+    x0 = start.x
     batch, size = x0.shape[0], x0[0].size
-    full = over_batch(_newton_system, plan_axis)
-    chord = over_batch(_chord_system, plan_axis)
 
     def active(g, radius):
         return (jnp.linalg.norm(g, axis=-1) >= settings.gtol) & (radius > 1e-12)
@@ -151,13 +184,17 @@ def newton_minimize(
         return (it <= settings.max_iterations) & pending(g, radius, fresh)
 
     def body(state):
-        it, x, e, g, a, internal, trial, longest, limited, radius, steps, fresh, hessian = state
+        it, x, e, g, a, factor, internal, trial, longest, limited, radius, steps, fresh, hessian = state
+
+        def full_pass():
+            e_t, g_t, a_t, internal_t = _newton_system(plan, values, trial)
+            return e_t, g_t, a_t, _factor(a_t), internal_t
 
         def chord_pass():
-            e_t, g_t, internal_t = chord(plan, values, trial)
-            return e_t, g_t, a, internal_t
+            e_t, g_t, internal_t = _chord_system(plan, values, trial)
+            return e_t, g_t, a, factor, internal_t
 
-        e_t, g_t, a_t, internal_t = jax.lax.cond(hessian, lambda: full(plan, values, trial), chord_pass)
+        e_t, g_t, a_t, factor_t, internal_t = jax.lax.cond(hessian, full_pass, chord_pass)
         # Round-off in E is ~1e-16 |E|: near the minimum Newton steps change E by
         # less than that, so "no higher within round-off" counts as a decrease.
         accept = e_t <= e + 1e-12 * (1.0 + jnp.abs(e))
@@ -169,29 +206,32 @@ def newton_minimize(
 
         was_moving = active(g, radius)
         before = jnp.linalg.norm(g, axis=-1)
-        new, old = (trial, e_t, g_t, a_t, internal_t), (x, e, g, a, internal)
-        x, e, g, a, internal = (pick(n, o) for n, o in zip(new, old, strict=True))
+        new, old = (trial, e_t, g_t, a_t, factor_t, internal_t), (x, e, g, a, factor, internal)
+        x, e, g, a, factor, internal = (pick(n, o) for n, o in zip(new, old, strict=True))
         fresh = jnp.where(accept, hessian, fresh)
         contracted = accept & (jnp.linalg.norm(g, axis=-1) <= 0.25 * before)
         moving = active(g, radius)
-        step = _newton_steps(g, a, internal, settings.min_curvature).reshape(x.shape)
+        step = _newton_steps(g, a, factor, internal, settings.min_curvature).reshape(x.shape)
         step = jnp.where(moving[:, None, None], step, 0.0)
         longest = jnp.max(jnp.linalg.norm(step, axis=-1), axis=-1)
         limited = longest > radius
         scale = jnp.where(limited, radius / jnp.where(longest > 0, longest, 1.0), 1.0)
         hessian = jnp.any(was_moving & ~contracted) | (~jnp.any(moving) & pending(g, radius, fresh))
         return (
-            it + 1, x, e, g, a, internal, x + scale[:, None, None] * step, longest, limited, radius,
+            it + 1, x, e, g, a, factor, internal, x + scale[:, None, None] * step, longest, limited, radius,
             steps + moving, fresh, hessian,
         )  # fmt: skip
 
-    # The starts are the first trials; infinite energies make them accepted.
-    start = (
+    # The starts are the first trials; infinite energies make them accepted (and,
+    # with infinite gradients before them, count as contracting: a warm start keeps
+    # its chord steps).
+    start_state = (
         0,
         x0,
         jnp.full(batch, jnp.inf),
         jnp.full((batch, size), jnp.inf),
-        jnp.zeros((batch, size, size)),
+        start.a,
+        start.factor,
         jnp.zeros((batch, size, size)),
         x0,
         jnp.zeros(batch),
@@ -199,33 +239,53 @@ def newton_minimize(
         jnp.full(batch, settings.trust_radius),
         jnp.zeros(batch, dtype=jnp.int32),
         jnp.zeros(batch, dtype=bool),
-        jnp.asarray(True),
+        ~jnp.all(start.warm),
     )
-    _it, x, e, g, a, internal, *_rest, radius, steps, fresh, _hessian = jax.lax.while_loop(cond, body, start)
+    _it, x, e, g, a, factor, internal, *_rest, radius, steps, fresh, _hessian = jax.lax.while_loop(
+        cond, body, start_state
+    )
     # A structure still active when the loop stops has proposed one step never tried.
-    return x, e, jnp.linalg.norm(g, axis=-1), steps - active(g, radius), a, internal, fresh
+    return x, e, jnp.linalg.norm(g, axis=-1), steps - active(g, radius), a, factor, internal, fresh
+
+
+def _zero_tangent(a):
+    if jnp.issubdtype(a.dtype, jnp.floating):
+        return jnp.zeros_like(a)
+    return np.zeros(a.shape, dtype=jax.dtypes.float0)
 
 
 @functools.cache
-def implicit_relax(settings: RelaxSettings, plan_axis: int | None):
-    """``relax(plan, values, starts) -> (relaxed, gradient_norms)`` for a batch, with
-    the implicit derivative with respect to ``values`` (see the module docstring),
-    in forward and reverse mode."""
+def implicit_relax(settings: RelaxSettings):
+    """``relax(plan, values, start) -> (relaxed, gradient_norms, next_start)`` for a
+    batch, with the implicit derivative of ``relaxed`` with respect to ``values``
+    (see the module docstring), in forward and reverse mode. ``next_start`` (no
+    derivative) starts the next relaxation from these minima and their Newton
+    matrices."""
+
+    def next_start(x, a, factor):
+        return RelaxStart(x, a, factor, jnp.ones(x.shape[0], dtype=bool))
 
     @jax.custom_jvp
-    def relax(plan, values, starts):
-        x, _e, gnorm, *_ = newton_minimize(plan, values, starts, settings, plan_axis)
-        return x, gnorm
+    def relax(plan, values, start):
+        x, _e, gnorm, _steps, a, factor, *_ = newton_minimize(plan, values, start, settings)
+        return x, gnorm, next_start(x, a, factor)
 
     @relax.defjvp
     def relax_jvp(primals, tangents):
-        plan, values, starts = primals
-        x, _e, gnorm, _steps, a, internal, _fresh = newton_minimize(
-            plan, values, starts, settings, plan_axis, finish_fresh=True
+        plan, values, start = primals
+        x, _e, gnorm, _steps, a, factor, internal, _fresh = newton_minimize(
+            plan, values, start, settings, finish_fresh=True
         )
-        gradients = over_batch(_energy.gradient, plan_axis)
-        _, dg = jax.jvp(lambda v: gradients(plan, v, x).reshape(x.shape[0], -1), (values,), (tangents[1],))
-        dx = -_matvec(internal, jnp.linalg.solve(a, _matvec(internal, dg)[..., None])[..., 0])
-        return (x, gnorm), (dx.reshape(x.shape), jnp.zeros_like(gnorm))
+        _, dg = jax.jvp(
+            lambda v: _energy.gradient(plan, v, x).reshape(x.shape[0], -1), (values,), (tangents[1],)
+        )
+        rhs = _matvec(internal, dg)[..., None]
+        definite = jnp.all(jnp.isfinite(factor))
+        solved = jax.lax.cond(
+            definite, lambda: cho_solve((factor, True), rhs), lambda: jnp.linalg.solve(a, rhs)
+        )[..., 0]
+        dx = -_matvec(internal, solved)
+        out = (x, gnorm, next_start(x, a, factor))
+        return out, (dx.reshape(x.shape), jnp.zeros_like(gnorm), jax.tree.map(_zero_tangent, out[2]))
 
     return relax
