@@ -83,10 +83,10 @@ class RelaxSettings:
     min_curvature: float = 1e-3
 
 
-def rigid_projector(coordinates, atom_mask):
-    """R Rᵀ for orthonormal rigid-body modes (translations and rotations about the
-    centroid) of the atoms where ``atom_mask`` is 1; a linear molecule's missing
-    rotation is dropped by its zero singular value, so the rank is 5 there."""
+def rigid_modes(coordinates, atom_mask):
+    """Orthonormal rigid-body modes (translations and rotations about the centroid) of
+    the atoms where ``atom_mask`` is 1, as the columns of a (3N, 6) matrix; a linear
+    molecule's missing rotation is dropped by its zero singular value (a zero column)."""
     w = atom_mask[:, None]
     centre = jnp.sum(w * coordinates, axis=0) / jnp.sum(atom_mask)
     r = (coordinates - centre) * w
@@ -97,28 +97,31 @@ def rigid_projector(coordinates, atom_mask):
     s, u = jnp.linalg.eigh(basis @ basis.T)
     keep = s > 1e-10 * jnp.max(s)
     modes = (u.T @ basis) / jnp.sqrt(jnp.where(keep, s, 1.0))[:, None]
-    modes = modes * keep[:, None]
-    return modes.T @ modes
+    return (modes * keep[:, None]).T
 
 
-def fixed_projector(coordinates, atom_mask):
-    """Projector onto the directions a relaxation never moves: rigid-body modes of
-    the real atoms and every coordinate of padding atoms (padded batches)."""
-    padding = jnp.diag(jnp.repeat(1.0 - atom_mask, 3))
-    return rigid_projector(coordinates, atom_mask) + padding
+def _modes(plan: Plan, x):
+    """Rigid-body modes U (structures, 3 width, 6) of every structure at ``x``."""
+    return jax.vmap(rigid_modes)(x, plan.atom_mask)
 
 
-def _projectors(plan: Plan, x):
-    """(F, P = 1 − F) per structure: F from :func:`fixed_projector`."""
-    fixed = jax.vmap(fixed_projector)(x, plan.atom_mask)
-    return fixed, jnp.eye(fixed.shape[-1]) - fixed
+def _project(modes, v):
+    """P v = v − U Uᵀ v: ``v`` without its rigid-body part. Padding atoms need no
+    projection: no term touches them, so gradients and steps are zero there."""
+    return v - jnp.einsum("bik,bk->bi", modes, jnp.einsum("bik,bi->bk", modes, v))
 
 
 def _newton_system(plan: Plan, values, x):
-    """Energies, flat gradients, A = P H P + F and P at ``x`` (structures, width, 3)."""
+    """Energies, flat gradients, A = P H P + U Uᵀ + D and U at ``x`` (structures,
+    width, 3); D is the identity on padding atoms. P H P is formed from the rank-6
+    U (H has no padding rows), not from dense projectors: two fewer (3N)³ products."""
     e, g, h = _energy.energy_gradient_hessian(plan, values, x)
-    fixed, internal = _projectors(plan, x)
-    return e, g.reshape(x.shape[0], -1), internal @ h @ internal + fixed, internal
+    u = _modes(plan, x)
+    hu = h @ u
+    ut = jnp.swapaxes(u, -1, -2)
+    php = h - u @ jnp.swapaxes(hu, -1, -2) - hu @ ut + u @ (ut @ hu) @ ut
+    padding = jax.vmap(jnp.diag)(jnp.repeat(1.0 - plan.atom_mask, 3, axis=-1))
+    return e, g.reshape(x.shape[0], -1), php + u @ ut + padding, u
 
 
 def _matvec(m, v):
@@ -130,34 +133,34 @@ def _factor(a):
     return jnp.linalg.cholesky(a)
 
 
-def _newton_steps(g, a, factor, internal, min_curvature):
+def _newton_steps(g, a, factor, modes, min_curvature):
     """−A⁻¹ P g per structure: by the Cholesky ``factor`` where A is positive
     definite, the |λ|-floored eigen-decomposition where it is not (computed only if
     needed)."""
-    gp = _matvec(internal, g)
+    gp = _project(modes, g)
     definite = jnp.all(jnp.isfinite(factor), axis=(-2, -1))
     newton = -cho_solve((factor, True), gp[..., None])[..., 0]
 
     def with_eigen_fallback():
         lam, vec = jnp.linalg.eigh(a)
         coefficients = jnp.einsum("bji,bj->bi", vec, gp) / jnp.maximum(jnp.abs(lam), min_curvature)
-        descent = -_matvec(internal, _matvec(vec, coefficients))
+        descent = -_project(modes, _matvec(vec, coefficients))
         return jnp.where(definite[:, None], newton, descent)
 
     return jax.lax.cond(jnp.all(definite), lambda: newton, with_eigen_fallback)
 
 
 def _chord_system(plan: Plan, values, x):
-    """Energies, flat gradients and P at ``x``: a pass that reuses the last A."""
+    """Energies, flat gradients and U at ``x``: a pass that reuses the last A."""
     e, g = _energy.energy_gradient(plan, values, x)
-    return e, g.reshape(x.shape[0], -1), _projectors(plan, x)[1]
+    return e, g.reshape(x.shape[0], -1), _modes(plan, x)
 
 
 def newton_minimize(
     plan: Plan, values, start: RelaxStart, settings: RelaxSettings, finish_fresh: bool = False
 ):
     """Relax a batch from ``start`` → relaxed coordinates, energies, gradient norms,
-    steps taken, and A, its factor and P at the points where A was last evaluated
+    steps taken, and A, its factor and the rigid modes U at the points where A was last evaluated
     together with whether that is the relaxed point (``fresh``).
 
     A pass evaluates at the points the previous pass proposed (the starts, on the
@@ -184,41 +187,46 @@ def newton_minimize(
         return (it <= settings.max_iterations) & pending(g, radius, fresh)
 
     def body(state):
-        it, x, e, g, a, factor, internal, trial, longest, limited, radius, steps, fresh, hessian = state
+        it, x, e, g, a, factor, modes, trial, longest, limited, radius, steps, fresh, hessian = state
 
-        def full_pass():
-            e_t, g_t, a_t, internal_t = _newton_system(plan, values, trial)
-            return e_t, g_t, a_t, _factor(a_t), internal_t
+        def accepted(e_t):
+            # Round-off in E is ~1e-16 |E|: near the minimum Newton steps change E
+            # by less than that, so "no higher within round-off" counts as a decrease.
+            return e_t <= e + 1e-12 * (1.0 + jnp.abs(e))
 
-        def chord_pass():
-            e_t, g_t, internal_t = _chord_system(plan, values, trial)
-            return e_t, g_t, a, factor, internal_t
-
-        e_t, g_t, a_t, factor_t, internal_t = jax.lax.cond(hessian, full_pass, chord_pass)
-        # Round-off in E is ~1e-16 |E|: near the minimum Newton steps change E by
-        # less than that, so "no higher within round-off" counts as a decrease.
-        accept = e_t <= e + 1e-12 * (1.0 + jnp.abs(e))
-        grown = jnp.where(limited, jnp.minimum(2.0 * radius, settings.max_trust_radius), radius)
-        radius = jnp.where(accept, grown, 0.25 * jnp.minimum(radius, longest))
-
-        def pick(new, old):
+        def pick(accept, new, old):
             return jnp.where(accept.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
 
+        def full_pass():
+            e_t, g_t, a_t, modes_t = _newton_system(plan, values, trial)
+            accept = accepted(e_t)
+            return e_t, g_t, pick(accept, a_t, a), pick(accept, _factor(a_t), factor), modes_t
+
+        def chord_pass():
+            # A and its factor pass through untouched: no copy of two (3N)² arrays
+            # per structure on the steps that are meant to be cheap.
+            e_t, g_t, modes_t = _chord_system(plan, values, trial)
+            return e_t, g_t, a, factor, modes_t
+
+        e_t, g_t, a, factor, modes_t = jax.lax.cond(hessian, full_pass, chord_pass)
+        accept = accepted(e_t)
+        grown = jnp.where(limited, jnp.minimum(2.0 * radius, settings.max_trust_radius), radius)
+        radius = jnp.where(accept, grown, 0.25 * jnp.minimum(radius, longest))
         was_moving = active(g, radius)
         before = jnp.linalg.norm(g, axis=-1)
-        new, old = (trial, e_t, g_t, a_t, factor_t, internal_t), (x, e, g, a, factor, internal)
-        x, e, g, a, factor, internal = (pick(n, o) for n, o in zip(new, old, strict=True))
+        new, old = (trial, e_t, g_t, modes_t), (x, e, g, modes)
+        x, e, g, modes = (pick(accept, n, o) for n, o in zip(new, old, strict=True))
         fresh = jnp.where(accept, hessian, fresh)
         contracted = accept & (jnp.linalg.norm(g, axis=-1) <= 0.25 * before)
         moving = active(g, radius)
-        step = _newton_steps(g, a, factor, internal, settings.min_curvature).reshape(x.shape)
+        step = _newton_steps(g, a, factor, modes, settings.min_curvature).reshape(x.shape)
         step = jnp.where(moving[:, None, None], step, 0.0)
         longest = jnp.max(jnp.linalg.norm(step, axis=-1), axis=-1)
         limited = longest > radius
         scale = jnp.where(limited, radius / jnp.where(longest > 0, longest, 1.0), 1.0)
         hessian = jnp.any(was_moving & ~contracted) | (~jnp.any(moving) & pending(g, radius, fresh))
         return (
-            it + 1, x, e, g, a, factor, internal, x + scale[:, None, None] * step, longest, limited, radius,
+            it + 1, x, e, g, a, factor, modes, x + scale[:, None, None] * step, longest, limited, radius,
             steps + moving, fresh, hessian,
         )  # fmt: skip
 
@@ -232,7 +240,7 @@ def newton_minimize(
         jnp.full((batch, size), jnp.inf),
         start.a,
         start.factor,
-        jnp.zeros((batch, size, size)),
+        jnp.zeros((batch, size, 6)),
         x0,
         jnp.zeros(batch),
         jnp.zeros(batch, dtype=bool),
@@ -241,11 +249,11 @@ def newton_minimize(
         jnp.zeros(batch, dtype=bool),
         ~jnp.all(start.warm),
     )
-    _it, x, e, g, a, factor, internal, *_rest, radius, steps, fresh, _hessian = jax.lax.while_loop(
+    _it, x, e, g, a, factor, modes, *_rest, radius, steps, fresh, _hessian = jax.lax.while_loop(
         cond, body, start_state
     )
     # A structure still active when the loop stops has proposed one step never tried.
-    return x, e, jnp.linalg.norm(g, axis=-1), steps - active(g, radius), a, factor, internal, fresh
+    return x, e, jnp.linalg.norm(g, axis=-1), steps - active(g, radius), a, factor, modes, fresh
 
 
 def _zero_tangent(a):
@@ -273,18 +281,18 @@ def implicit_relax(settings: RelaxSettings):
     @relax.defjvp
     def relax_jvp(primals, tangents):
         plan, values, start = primals
-        x, _e, gnorm, _steps, a, factor, internal, _fresh = newton_minimize(
+        x, _e, gnorm, _steps, a, factor, modes, _fresh = newton_minimize(
             plan, values, start, settings, finish_fresh=True
         )
         _, dg = jax.jvp(
             lambda v: _energy.gradient(plan, v, x).reshape(x.shape[0], -1), (values,), (tangents[1],)
         )
-        rhs = _matvec(internal, dg)[..., None]
+        rhs = _project(modes, dg)[..., None]
         definite = jnp.all(jnp.isfinite(factor))
         solved = jax.lax.cond(
             definite, lambda: cho_solve((factor, True), rhs), lambda: jnp.linalg.solve(a, rhs)
         )[..., 0]
-        dx = -_matvec(internal, solved)
+        dx = -_project(modes, solved)
         out = (x, gnorm, next_start(x, a, factor))
         return out, (dx.reshape(x.shape), jnp.zeros_like(gnorm), jax.tree.map(_zero_tangent, out[2]))
 
