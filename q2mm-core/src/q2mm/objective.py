@@ -331,15 +331,28 @@ class Objective:
     def weighted(self, values: Any, mm: Sequence[dict[str, Any]], xp: Any) -> Any:
         """The weighted residual vector from the MM quantities (array API: runs on NumPy
         and inside the analytical path's ``jit``)."""
+        vectors: list[Any] = [None] * len(self.bound)
+        # Residual kinds that evaluate many structures at once (``evaluate_many``) do.
+        together: dict[type, list[int]] = {}
+        for i, b in enumerate(self.bound):
+            if b.scope == "structure" and hasattr(type(b.residual), "evaluate_many"):
+                together.setdefault(type(b.residual), []).append(i)
+        for kind, members in together.items():
+            bound = [self.bound[i] for i in members]
+            many = kind.evaluate_many([b.residual for b in bound], [mm[b.structures[0]] for b in bound], xp)
+            for i, vector in zip(members, many, strict=True):
+                vectors[i] = vector
         pieces = []
-        for b in self.bound:
-            if b.scope == "structure":
-                inputs = mm[b.structures[0]]
-            elif b.scope == "group":
-                inputs = {need: [mm[s][need] for s in b.structures] for need in b.residual.needs}
-            else:
-                inputs = {"values": values}
-            pieces.append(xp.asarray(b.weights) * xp.reshape(b.residual.evaluate(inputs, xp), (-1,)))
+        for b, vector in zip(self.bound, vectors, strict=True):
+            if vector is None:
+                if b.scope == "structure":
+                    inputs = mm[b.structures[0]]
+                elif b.scope == "group":
+                    inputs = {need: [mm[s][need] for s in b.structures] for need in b.residual.needs}
+                else:
+                    inputs = {"values": values}
+                vector = b.residual.evaluate(inputs, xp)
+            pieces.append(xp.asarray(b.weights) * xp.reshape(vector, (-1,)))
         return xp.concatenate(pieces)
 
     def _check_finite(self, r: np.ndarray) -> np.ndarray:

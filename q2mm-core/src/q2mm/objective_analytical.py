@@ -100,7 +100,7 @@ class AnalyticalPath:
         self._cold = None
         if relax_batch is not None:
             batch, functions = relax_batch
-            self._cold = functions.relax_start(jax.tree.map(jnp.asarray, batch.stack()))
+            self._cold = functions.relax_start(batch.stack())
         self._starts = self._cold
         self._best = np.inf
         self._last: tuple | None = None

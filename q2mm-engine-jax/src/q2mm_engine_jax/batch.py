@@ -106,7 +106,7 @@ class BatchSession:
         plan, settings = self.plan, self.settings
         if frozen is not None:
             plan = freeze(plan, frozen.values, frozen.varying)
-        own = jnp.asarray(self.stack())
+        own = self.stack()
         at_own = None if frozen is None else _OwnCoordinates(plan, frozen, own)
         relax_batch = implicit_relax(settings)
 
@@ -135,9 +135,9 @@ class _OwnCoordinates:
     coordinates: the entries that read ``values`` traced, the rest a constant
     computed on first use (eagerly, by the jitted function, even inside a trace)."""
 
-    def __init__(self, plan: Plan, frozen: FrozenValues, own: jax.Array) -> None:
+    def __init__(self, plan: Plan, frozen: FrozenValues, own: np.ndarray) -> None:
         self.active, self.fixed = split(plan)
-        self.values = jnp.asarray(frozen.values, dtype=float)
+        self.values = np.asarray(frozen.values, dtype=float)
         self.own = own
         self.constants: dict = {}
 

@@ -20,13 +20,46 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .plan import Block, Plan
 
 
 def _extended(values):
     """``values`` with one trailing zero: the slot of every absent optional field."""
-    return jnp.concatenate([jnp.asarray(values, dtype=float), jnp.zeros(1)])
+    return jnp.concatenate([jnp.asarray(values, dtype=float), np.zeros(1)])
+
+
+# Constants inside traced code are NumPy arrays on purpose: JAX 0.10 evaluates
+# ``jnp.zeros``/``jnp.eye`` (and ``jax.jacfwd``'s basis) of static shapes eagerly while
+# tracing, compiling one small program per shape and probing the persistent cache for
+# each — about a hundred of them, two to three seconds, for the Rh-enamide objective.
+
+
+def _jacobian(f, y, has_aux: bool = False):
+    """``jax.jacfwd(f)(y)`` (and ``f``'s auxiliary output) from pushforwards along a
+    NumPy basis."""
+    basis = np.eye(y.size).reshape((y.size, *y.shape))
+
+    def along(tangent):
+        return jax.jvp(f, (y,), (tangent,), has_aux=has_aux)
+
+    if has_aux:
+        _value, tangents, aux = jax.vmap(along, out_axes=(None, -1, None))(basis)
+    else:
+        _value, tangents = jax.vmap(along, out_axes=(None, -1))(basis)
+    jacobian = tangents.reshape(tangents.shape[:-1] + y.shape)
+    return (jacobian, aux) if has_aux else jacobian
+
+
+def _hessian_of(f, y, *args):
+    """Second derivatives of scalar ``f`` in ``y``: forward over forward mode."""
+    return _jacobian(lambda v: _jacobian(lambda u: f(u, *args), v), y)
+
+
+def _hessian_reverse(f, y, *args):
+    """Forward over reverse mode (what ``jax.hessian`` does)."""
+    return _jacobian(jax.grad(lambda v: f(v, *args)), y)
 
 
 def _terms(plan: Plan, values_ext):
@@ -45,7 +78,7 @@ def _terms(plan: Plan, values_ext):
             params = jnp.where(block.present, values_ext[block.slots], block.fallback)
         else:
             params = block.fallback
-        yield block, local, (params, block.constants, block.scale)
+        yield block, local, (params, jnp.asarray(block.constants), jnp.asarray(block.scale))
 
 
 def _relative(local):
@@ -54,7 +87,7 @@ def _relative(local):
     Hessian costs 9 second derivatives instead of 36, a torsion's 81 instead of 144."""
 
     def f(y, *args):
-        return local(jnp.concatenate([jnp.zeros((1, 3), y.dtype), y]), *args)
+        return local(jnp.concatenate([np.zeros((1, 3)), y]), *args)
 
     return f
 
@@ -152,7 +185,7 @@ def energy(plan: Plan, values, coordinates):
     values_ext = _extended(values)
     x = _flat(coordinates)
     centres, _, _ = _centres(plan, values_ext, x)
-    total = jnp.zeros(plan.n_structures)
+    total = np.zeros(plan.n_structures)
     for block, local, args in _terms(plan, values_ext):
         total = total + _per_structure(plan, block, jax.vmap(local)(_points(block, x, centres), *args))
     return total
@@ -179,7 +212,7 @@ def energy_gradient(plan: Plan, values, coordinates):
     values_ext = _extended(values)
     x = _flat(coordinates)
     centres, f, partner = _centres(plan, values_ext, x)
-    e = jnp.zeros(plan.n_structures)
+    e = np.zeros(plan.n_structures)
     out = {False: jnp.zeros_like(centres), True: jnp.zeros_like(centres)}
     for block, local, args in _terms(plan, values_ext):
         relative = _relative(local)
@@ -189,7 +222,7 @@ def energy_gradient(plan: Plan, values, coordinates):
                 value = relative(y, *a)
                 return value, value
 
-            g, value = jax.jacfwd(with_value, has_aux=True)(y)
+            g, value = _jacobian(with_value, y, has_aux=True)
             return value, _gradient_to_points(g)
 
         value, g = jax.vmap(value_and_gradient)(_relative_points(_points(block, x, centres)), *args)
@@ -227,8 +260,8 @@ def _local_hessian(local, family):
 
     @jax.custom_vjp
     def h(y, p, c, s):
-        second = jax.jacfwd(jax.jacfwd(relative)) if family.forward_hessian else jax.hessian(relative)
-        return _hessian_to_points(second(y, p, c, s))
+        second = _hessian_of if family.forward_hessian else _hessian_reverse
+        return _hessian_to_points(second(relative, y, p, c, s))
 
     def forward(y, p, c, s):
         return h(y, p, c, s), (y, p, c, s)
@@ -244,7 +277,7 @@ def _local_hessian(local, family):
             def second(e, g):
                 return jax.jvp(lambda v: jax.jvp(flat, (v,), (e,))[1], (y.ravel(),), (g,))[1]
 
-            return jnp.sum(jax.vmap(second)(jnp.eye(gy.shape[0]), gy.T))
+            return jnp.sum(jax.vmap(second)(np.eye(gy.shape[0]), gy.T))
 
         y_bar, p_bar = jax.grad(contracted, argnums=(0, 1))(y, p)
         return y_bar, p_bar, jnp.zeros_like(c), jnp.zeros_like(s)
@@ -273,7 +306,7 @@ def energy_gradient_hessian(plan: Plan, values, coordinates):
     values_ext = _extended(values)
     x = _flat(coordinates)
     centres, f, partner = _centres(plan, values_ext, x)
-    e = jnp.zeros(plan.n_structures)
+    e = np.zeros(plan.n_structures)
     g = {space: jnp.zeros_like(x) for space in (False, True)}
     h = {space: _zero_hessian(plan, x) for space in (False, True)}
     for block, local, args in _terms(plan, values_ext):
@@ -281,10 +314,10 @@ def energy_gradient_hessian(plan: Plan, values, coordinates):
 
         def derivatives(y, *a, relative=relative):
             def first(y):
-                tangent = jax.jacfwd(relative)(y, *a)
+                tangent = _jacobian(lambda u: relative(u, *a), y)
                 return tangent, (relative(y, *a), tangent)
 
-            hess, (value, grad) = jax.jacfwd(first, has_aux=True)(y)
+            hess, (value, grad) = _jacobian(first, y, has_aux=True)
             return value, _gradient_to_points(grad), _hessian_to_points(hess)
 
         value, grad, hess = jax.vmap(derivatives)(_relative_points(_points(block, x, centres)), *args)

@@ -93,7 +93,8 @@ class JaxSession(SessionBase):
             return x[0], converged[0], next_start
 
         def relax_start(coordinates):
-            return batch.relax_start(jnp.asarray(coordinates)[None])
+            xp = np if isinstance(coordinates, np.ndarray) else jnp
+            return batch.relax_start(xp.asarray(coordinates, dtype=float)[None])
 
         return TraceableFunctions(
             single(batch.energy), single(batch.gradient), single(batch.hessian), relax, relax_start

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import attrs
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .plan import Block, Plan
@@ -38,8 +37,8 @@ def freeze(plan: Plan, values, varying) -> Plan:
         blocks.append(
             attrs.evolve(
                 block,
-                present=jnp.asarray(keep),
-                fallback=jnp.asarray(fallback),
+                present=np.asarray(keep),
+                fallback=np.asarray(fallback),
                 reads_values=bool(keep.any()),
             )
         )
@@ -49,7 +48,7 @@ def freeze(plan: Plan, values, varying) -> Plan:
         keep = reduced & var[slot]
         factor = np.where(reduced & ~keep, ext[slot], np.asarray(reduction.factor))
         reduction = attrs.evolve(
-            reduction, reduced=jnp.asarray(keep), factor=jnp.asarray(factor), reads_values=bool(keep.any())
+            reduction, reduced=np.asarray(keep), factor=np.asarray(factor), reads_values=bool(keep.any())
         )
     return attrs.evolve(plan, blocks=tuple(blocks), reduction=reduction)
 
@@ -73,8 +72,8 @@ def split(plan: Plan) -> tuple[Plan, Plan]:
         reads = _reading(block, centres_vary)
         if reads.any():
             active.append(
-                jax.tree_util.tree_map(lambda a, reads=reads: jnp.asarray(np.asarray(a)[reads]), block)
+                jax.tree_util.tree_map(lambda a, reads=reads: np.asarray(np.asarray(a)[reads]), block)
             )
         scale = np.where(reads[:, None], 0.0, np.asarray(block.scale))
-        fixed.append(attrs.evolve(block, scale=jnp.asarray(scale)))
+        fixed.append(attrs.evolve(block, scale=np.asarray(scale)))
     return attrs.evolve(plan, blocks=tuple(active)), attrs.evolve(plan, blocks=tuple(fixed))

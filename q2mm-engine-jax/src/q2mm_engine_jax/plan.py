@@ -21,7 +21,6 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 import jax
-import jax.numpy as jnp
 import numpy as np
 from q2mm.errors import ConfigError, UnsupportedTermError
 from q2mm.model import Conventions, MMSystem, TermSet
@@ -37,12 +36,12 @@ class Block:
     term uses ``fallback`` instead."""
 
     kind: str
-    atoms: jax.Array  # (n, arity) int
-    slots: jax.Array  # (n, rows, fields) int
-    present: jax.Array  # (n, rows, fields) bool
-    fallback: jax.Array  # (n, rows, fields) float
-    constants: jax.Array  # (n, rows, constants) float
-    scale: jax.Array  # (n, rows) float
+    atoms: np.ndarray  # (n, arity) int
+    slots: np.ndarray  # (n, rows, fields) int
+    present: np.ndarray  # (n, rows, fields) bool
+    fallback: np.ndarray  # (n, rows, fields) float
+    constants: np.ndarray  # (n, rows, constants) float
+    scale: np.ndarray  # (n, rows) float
     #: False when no term reads ``values`` (all frozen, see :mod:`.frozen`): the
     #: energy then never touches ``values``, so no parameter derivative is traced.
     reads_values: bool = True
@@ -61,10 +60,10 @@ class Reduction:
     ``values`` at ``slot`` where ``reduced`` (MM3 hydrogens), else ``factor`` (1 for an
     atom that is its own centre, the value itself for a frozen reduction factor)."""
 
-    partner: jax.Array  # (n,) int; the atom itself when not reduced
-    slot: jax.Array  # (n,) int into values extended by one
-    reduced: jax.Array  # (n,) bool
-    factor: jax.Array  # (n,) float
+    partner: np.ndarray  # (n,) int; the atom itself when not reduced
+    slot: np.ndarray  # (n,) int into values extended by one
+    reduced: np.ndarray  # (n,) bool
+    factor: np.ndarray  # (n,) float
     reads_values: bool = True
 
 
@@ -77,7 +76,7 @@ class Plan:
     reduced vdW centre."""
 
     blocks: tuple[Block, ...]
-    atom_mask: jax.Array
+    atom_mask: np.ndarray
     reduction: Reduction | None
     conventions: Conventions
     width: int
@@ -141,12 +140,12 @@ def _block(family: Family, cols: _Columns, n_parameters: int) -> Block:
     )
     return Block(
         family.kind,
-        jnp.asarray(unique),
-        jnp.asarray(np.where(present, slots[take], n_parameters)),
-        jnp.asarray(present),
-        jnp.asarray(fallback),
-        jnp.asarray(constants[take]),
-        jnp.asarray(np.where(filled, scale[take], 0.0)),
+        np.asarray(unique),
+        np.asarray(np.where(present, slots[take], n_parameters)),
+        np.asarray(present),
+        np.asarray(fallback),
+        np.asarray(constants[take]),
+        np.asarray(np.where(filled, scale[take], 0.0)),
     )
 
 
@@ -272,10 +271,10 @@ def _reduction(system: MMSystem, n_parameters: int) -> Reduction | None:
     if not reduced.any():
         return None
     return Reduction(
-        jnp.asarray(np.where(reduced, nb.reduction_partner, np.arange(len(reduced)))),
-        jnp.asarray(np.where(reduced, nb.vdw_slots[:, 2], n_parameters)),
-        jnp.asarray(reduced),
-        jnp.ones(len(reduced)),
+        np.asarray(np.where(reduced, nb.reduction_partner, np.arange(len(reduced)))),
+        np.asarray(np.where(reduced, nb.vdw_slots[:, 2], n_parameters)),
+        np.asarray(reduced),
+        np.ones(len(reduced)),
     )
 
 
@@ -310,7 +309,7 @@ def build_plan(system: MMSystem) -> Plan:
     n_atoms = system.molecule.n_atoms
     return Plan(
         tuple(blocks),
-        jnp.ones((1, n_atoms)),
+        np.ones((1, n_atoms)),
         _reduction(system, n_parameters),
         system.conventions,
         n_atoms,
@@ -361,7 +360,7 @@ def _joined_reduction(plans: Sequence[Plan], width: int) -> Reduction | None:
         )
     reads = any(p.reduction is not None and p.reduction.reads_values for p in plans)
     return Reduction(
-        jnp.asarray(partner), jnp.asarray(slot), jnp.asarray(reduced), jnp.asarray(factor), reads_values=reads
+        np.asarray(partner), np.asarray(slot), np.asarray(reduced), np.asarray(factor), reads_values=reads
     )
 
 
@@ -387,7 +386,7 @@ def concatenate(plans: Sequence[Plan]) -> Plan:
             for b, block in members
         ]
         joined = jax.tree_util.tree_map(
-            lambda *a: jnp.asarray(np.concatenate([np.asarray(x) for x in a])),
+            lambda *a: np.asarray(np.concatenate([np.asarray(x) for x in a])),
             *[attrs.evolve(p, reads_values=True) for p in parts],
         )
         blocks.append(attrs.evolve(joined, reads_values=any(block.reads_values for _, block in members)))
@@ -396,7 +395,7 @@ def concatenate(plans: Sequence[Plan]) -> Plan:
         mask[b, : plan.width] = 1.0
     return Plan(
         tuple(blocks),
-        jnp.asarray(mask),
+        np.asarray(mask),
         _joined_reduction(plans, width),
         plans[0].conventions,
         width,

@@ -59,10 +59,12 @@ class RelaxStart:
 
     @classmethod
     def cold(cls, starts) -> RelaxStart:
-        x = jnp.asarray(starts, dtype=float)
+        """From coordinates; NumPy in, NumPy out (no device work before a trace)."""
+        xp = np if isinstance(starts, np.ndarray) else jnp
+        x = xp.asarray(starts, dtype=float)
         batch, size = x.shape[0], x[0].size
-        zeros = jnp.zeros((batch, size, size))
-        return cls(x, zeros, zeros, jnp.zeros(batch, dtype=bool))
+        zeros = xp.zeros((batch, size, size))
+        return cls(x, zeros, zeros, xp.zeros(batch, dtype=bool))
 
 
 jax.tree_util.register_pytree_node(
@@ -90,7 +92,7 @@ def rigid_modes(coordinates, atom_mask):
     w = atom_mask[:, None]
     centre = jnp.sum(w * coordinates, axis=0) / jnp.sum(atom_mask)
     r = (coordinates - centre) * w
-    eye = jnp.eye(3)
+    eye = np.eye(3)
     translations = [w * eye[k] for k in range(3)]
     rotations = [jnp.cross(eye[k], r) for k in range(3)]
     basis = jnp.stack([m.ravel() for m in translations + rotations])  # (6, 3N)

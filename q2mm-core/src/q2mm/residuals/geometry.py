@@ -16,6 +16,7 @@ atan2(sin Δφ, cos Δφ), so 179° vs −179° is 2°, not 358°.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -68,14 +69,42 @@ class GeometryResidual:
     needs: frozenset[str] = frozenset({"relaxed"})
 
     def evaluate(self, mm: dict[str, Any], xp: Any) -> Any:
-        x = xp.asarray(mm["relaxed"])
-        pieces = []
-        for part, atoms in self.atoms.items():
-            delta = _MEASURES[part](x, atoms, xp) - xp.asarray(self.reference[part])
+        return GeometryResidual.evaluate_many([self], [mm], xp)[0]
+
+    @staticmethod
+    def evaluate_many(residuals: Sequence[GeometryResidual], mms: Sequence[dict[str, Any]], xp: Any) -> list:
+        """:meth:`evaluate` of several structures at once: their relaxed coordinates
+        joined, each measure computed once over all of them. Inside ``jit`` that is one
+        gather per measure instead of one per structure (and per measure), which keeps
+        many-structure programs small to compile."""
+        xs = [xp.asarray(mm["relaxed"]) for mm in mms]
+        x = xs[0] if len(xs) == 1 else xp.concatenate(xs)
+        offsets = np.cumsum([0] + [int(v.shape[0]) for v in xs[:-1]])
+        deltas: dict[str, Any] = {}
+        spans: dict[str, list[slice]] = {}
+        for part in PARTS:
+            members = [(r, o) for r, o in zip(residuals, offsets, strict=True) if part in r.atoms]
+            if not members:
+                continue
+            atoms = np.concatenate([r.atoms[part] + o for r, o in members])
+            reference = np.concatenate([r.reference[part] for r, _ in members])
+            delta = _MEASURES[part](x, atoms, xp) - xp.asarray(reference)
             if part == "torsion":
                 delta = xp.atan2(xp.sin(delta), xp.cos(delta))
-            pieces.append(delta)
-        return xp.concatenate(pieces)
+            deltas[part] = delta
+            ends = np.cumsum([len(r.atoms[part]) for r, _ in members])
+            spans[part] = [
+                slice(int(e - len(r.atoms[part])), int(e)) for (r, _), e in zip(members, ends, strict=True)
+            ]
+        taken = dict.fromkeys(deltas, 0)
+        out = []
+        for r in residuals:
+            pieces = []
+            for part in r.atoms:
+                pieces.append(deltas[part][spans[part][taken[part]]])
+                taken[part] += 1
+            out.append(xp.concatenate(pieces))
+        return out
 
 
 def _unique_rows(atoms: np.ndarray) -> np.ndarray:
