@@ -107,7 +107,11 @@ class LBFGSB(_ScipyMinimize):
     name = "scipy:lbfgsb"
     method = "L-BFGS-B"
     requires = frozenset({"gradient"})
-    stopped_codes = frozenset({1})
+    #: 1: iteration or evaluation limit; 2: the line search found no lower point
+    #: ("ABNORMAL"), which happens at the edge of the region where MM relaxations
+    #: converge. Either way the run ends at an evaluated, finite iterate short of
+    #: the convergence test: stopped, not failed.
+    stopped_codes = frozenset({1, 2})
     steps_back = True
 
     def __init__(
