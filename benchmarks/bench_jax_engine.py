@@ -6,8 +6,9 @@ Structures come through the real pipeline: CH₃F (QM bundle → QFUERZA estimat
 form → build_system) and the nine Rh-enamide transition states (mol2 + MacroModel
 .mmo row links + mm3.fld → build_system). For each: the locally assembled Hessian
 against ``jax.hessian`` of the whole molecule in the same run (their ratio), then
-batching — one topology vmapped over geometries, and different topologies padded
-and vmapped against one compiled session per structure — and relaxation.
+batching — one topology at nine geometries, and the nine different topologies, each
+as one concatenated batch against one compiled program per structure — and
+relaxation.
 
 Compile times depend on JAX's persistent compilation cache (on by default; run twice
 to see a warm cache, or set Q2MM_JAX_CACHE_DIR=off for cold numbers). On a shared or
@@ -77,7 +78,7 @@ def rh_systems(count: int):
 
 def hessians(engine, name, system, values, repeats):
     plan = engine.prepare(system).plan
-    x = system.molecule.coordinates
+    x = np.asarray(system.molecule.coordinates)[None]
     local, local_compile = compiled(energy.hessian, plan, values, x)
     whole, whole_compile = compiled(energy.whole_hessian, plan, values, x)
     difference = float(np.abs(np.asarray(local(plan, values, x)) - np.asarray(whole(plan, values, x))).max())
@@ -118,61 +119,54 @@ def main() -> None:
         f"{total[3] * 1e3:>9.3f} {total[3] / total[1]:>6.1f}x"
     )
 
-    print("\nOne topology, 9 geometries: vmapped batch vs 9 calls of one compiled session (Hessian)")
+    print("\nOne topology, 9 geometries: one batch vs 9 calls of one compiled program (Hessian)")
     rng = np.random.default_rng(0)
     for name, system, values in [("CH3F", ch3f, ch3f_values), (rh[-1].molecule.name, rh[-1], rh_values)]:
         x0 = system.molecule.coordinates
         geometries = [x0 + rng.normal(scale=0.02, size=x0.shape) for _ in range(9)]
         batch = engine.prepare_batch([system] * 9)
         stacked = batch.stack(geometries)
-        vmapped, c_batch = compiled(
-            jax.vmap(energy.hessian, in_axes=(None, None, 0)), batch.plan, values, stacked
-        )
-        single, c_single = compiled(energy.hessian, batch.plan, values, geometries[0])
-        t_batch = run_time(vmapped, batch.plan, values, stacked, repeats=args.repeats)
+        together, c_batch = compiled(energy.hessian, batch.plan, values, stacked)
+        plan = engine.prepare(system).plan
+        single, c_single = compiled(energy.hessian, plan, values, stacked[:1])
+        t_batch = run_time(together, batch.plan, values, stacked, repeats=args.repeats)
         t_seq = statistics.median(
-            sum(run_time(single, batch.plan, values, x, repeats=1) for x in geometries)
+            sum(run_time(single, plan, values, stacked[b : b + 1], repeats=1) for b in range(9))
             for _ in range(args.repeats)
         )
         print(
-            f"  {name[:30]:<30} vmapped: compile {c_batch:.2f} s, run {t_batch * 1e3:.3f} ms | "
+            f"  {name[:30]:<30} batch: compile {c_batch:.2f} s, run {t_batch * 1e3:.3f} ms | "
             f"sequential: compile {c_single:.2f} s, run {t_seq * 1e3:.3f} ms"
         )
 
     print(
-        f"\nDifferent topologies ({len(rh)} Rh-enamide structures): padded vmap vs one session each (Hessian)"
+        f"\nDifferent topologies ({len(rh)} Rh-enamide structures): one batch vs one program each (Hessian)"
     )
     start = time.perf_counter()
     batch = engine.prepare_batch(rh)
-    pad_prepare = time.perf_counter() - start
+    prepare = time.perf_counter() - start
     stacked = batch.stack()
-    padded, c_padded = compiled(
-        jax.vmap(energy.hessian, in_axes=(0, None, 0)), batch.plan, rh_values, stacked
-    )
-    t_padded = run_time(padded, batch.plan, rh_values, stacked, repeats=args.repeats)
+    together, c_together = compiled(energy.hessian, batch.plan, rh_values, stacked)
+    t_together = run_time(together, batch.plan, rh_values, stacked, repeats=args.repeats)
     sessions = [engine.prepare(s) for s in rh]
-    singles = [compiled(energy.hessian, s.plan, rh_values, s.system.molecule.coordinates) for s in sessions]
+    own = [np.asarray(s.system.molecule.coordinates)[None] for s in sessions]
+    singles = [compiled(energy.hessian, s.plan, rh_values, x)[0] for s, x in zip(sessions, own, strict=True)]
     c_seq = total[0]  # the first table's compile times (structures of equal shapes share one executable)
     t_seq = sum(
-        run_time(f, s.plan, rh_values, s.system.molecule.coordinates, repeats=args.repeats)
-        for (f, _), s in zip(singles, sessions, strict=True)
+        run_time(f, s.plan, rh_values, x, repeats=args.repeats)
+        for f, s, x in zip(singles, sessions, own, strict=True)
     )
-    padded_h = np.asarray(padded(batch.plan, rh_values, stacked))
+    h_together = np.asarray(together(batch.plan, rh_values, stacked))
     worst = max(
-        float(
-            np.abs(
-                padded_h[b, : 3 * n, : 3 * n]
-                - np.asarray(f(s.plan, rh_values, s.system.molecule.coordinates))
-            ).max()
-        )
-        for b, (n, (f, _), s) in enumerate(zip(batch.n_atoms, singles, sessions, strict=True))
+        float(np.abs(h_together[b, : 3 * n, : 3 * n] - np.asarray(f(s.plan, rh_values, x))[0]).max())
+        for b, (n, f, s, x) in enumerate(zip(batch.n_atoms, singles, sessions, own, strict=True))
     )
     print(
-        f"  padded to {batch.width} atoms: prepare {pad_prepare:.2f} s, compile {c_padded:.2f} s, "
-        f"run {t_padded * 1e3:.2f} ms (max |Δ| vs unpadded {worst:.1e})"
+        f"  one batch ({batch.width} atoms wide): prepare {prepare:.2f} s, compile {c_together:.2f} s, "
+        f"run {t_together * 1e3:.2f} ms (max |Δ| vs one at a time {worst:.1e})"
     )
     print(
-        f"  one session each:         compile {c_seq:.2f} s in all (first table), "
+        f"  one program each:          compile {c_seq:.2f} s in all (first table), "
         f"run {t_seq * 1e3:.2f} ms in all"
     )
 

@@ -48,7 +48,9 @@ import jax.numpy as jnp  # noqa: E402  (after float64 is on)
 from .errors import RelaxationFailure  # noqa: E402
 from .protocols import BatchingEngine, FrozenValues, TraceableFunctions  # noqa: E402
 
-NEEDS = ("hessian", "energy", "relaxed")
+#: Traced in this order: relaxations first, which gives an engine's precomputation
+#: of the Hessians and energies at the QM geometries time to finish in the background.
+NEEDS = ("relaxed", "hessian", "energy")
 
 
 class SessionBatch:

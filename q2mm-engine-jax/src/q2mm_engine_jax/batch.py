@@ -14,7 +14,8 @@ the NumPy methods; the traceable functions return the padded arrays (slice with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -29,12 +30,9 @@ from .frozen import freeze, split
 from .plan import Plan, concatenate
 from .relax import RelaxSettings, RelaxStart, implicit_relax, newton_minimize
 
-_energy_jit = jax.jit(_energy.energy)
-_gradient_jit = jax.jit(_energy.gradient)
-_hessian_jit = jax.jit(_energy.hessian)
 _minimize_jit = jax.jit(newton_minimize, static_argnums=(3,))
 #: The jitted form of each function the traceable functions offer.
-_JITTED = {_energy.energy: _energy_jit, _energy.gradient: _gradient_jit, _energy.hessian: _hessian_jit}
+_JITTED = {f: jax.jit(f) for f in (_energy.energy, _energy.gradient, _energy.hessian, _energy.whole_hessian)}
 
 
 class BatchSession:
@@ -67,16 +65,22 @@ class BatchSession:
     def _inputs(self, values, coordinates):
         return jnp.asarray(check_values(self.plan, values)), jnp.asarray(self.stack(coordinates))
 
+    @property
+    def _functions(self) -> tuple:
+        """(energy, gradient, Hessian) functions of (plan, values, coordinates)."""
+        return _energy.energy, _energy.gradient, _energy.ASSEMBLIES[self.settings.hessian][0]
+
     def energy(self, values, coordinates=None) -> np.ndarray:
-        return np.asarray(_energy_jit(self.plan, *self._inputs(values, coordinates)))
+        return np.asarray(_JITTED[_energy.energy](self.plan, *self._inputs(values, coordinates)))
 
     def gradient(self, values, coordinates=None) -> list[np.ndarray]:
-        g = np.asarray(_gradient_jit(self.plan, *self._inputs(values, coordinates)))
+        g = np.asarray(_JITTED[_energy.gradient](self.plan, *self._inputs(values, coordinates)))
         return [g[b, :n] for b, n in enumerate(self.n_atoms)]
 
     def hessian(self, values, coordinates=None) -> list[np.ndarray]:
         """Hartree/Bohr², one (3n, 3n) matrix per structure."""
-        h = np.asarray(_hessian_jit(self.plan, *self._inputs(values, coordinates))) / HESSIAN_AU_TO_KCALMOL_A2
+        h = np.asarray(_JITTED[self._functions[2]](self.plan, *self._inputs(values, coordinates)))
+        h = h / HESSIAN_AU_TO_KCALMOL_A2
         return [h[b, : 3 * n, : 3 * n] for b, n in enumerate(self.n_atoms)]
 
     def minimize(self, values, coordinates=None) -> list[Minimized]:
@@ -107,7 +111,7 @@ class BatchSession:
         if frozen is not None:
             plan = freeze(plan, frozen.values, frozen.varying)
         own = self.stack()
-        at_own = None if frozen is None else _OwnCoordinates(plan, frozen, own)
+        at_own = None if frozen is None else _OwnCoordinates(plan, frozen, own, self._functions[2])
         relax_batch = implicit_relax(settings)
 
         def traced(function):
@@ -118,7 +122,7 @@ class BatchSession:
 
             return fn
 
-        energy, gradient, hessian_kcal = (traced(f) for f in _JITTED)
+        energy, gradient, hessian_kcal = (traced(f) for f in self._functions)
 
         def hessian(values, coordinates=None):
             return hessian_kcal(values, coordinates) / HESSIAN_AU_TO_KCALMOL_A2
@@ -130,19 +134,32 @@ class BatchSession:
         return TraceableFunctions(energy, gradient, hessian, relax, RelaxStart.cold)
 
 
+#: Computes the frozen terms' constants off the tracing thread (see _OwnCoordinates).
+_PRECOMPUTE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="q2mm-frozen")
+
+
 class _OwnCoordinates:
     """Energy, gradient and Hessian of a frozen plan at the structures' own
-    coordinates: the entries that read ``values`` traced, the rest a constant
-    computed on first use (eagerly, by the jitted function, even inside a trace)."""
+    coordinates: the entries that read ``values`` traced, the rest a constant.
 
-    def __init__(self, plan: Plan, frozen: FrozenValues, own: np.ndarray) -> None:
+    The constant Hessian starts computing at once, in a background thread: its
+    compilation (seconds for a many-structure batch) then overlaps the tracing of
+    the objective that will use it, which holds the GIL while XLA's compiler does
+    not. Energy and gradient constants are computed on first use."""
+
+    def __init__(self, plan: Plan, frozen: FrozenValues, own: np.ndarray, hessian) -> None:
         self.active, self.fixed = split(plan)
         self.values = np.asarray(frozen.values, dtype=float)
         self.own = own
-        self.constants: dict = {}
+        self.constants: dict[Callable, Future] = {}
+        self._start(hessian)
+
+    def _start(self, function) -> Future:
+        if function not in self.constants:
+            self.constants[function] = _PRECOMPUTE.submit(
+                _JITTED[function], self.fixed, self.values, self.own
+            )
+        return self.constants[function]
 
     def __call__(self, function, values):
-        if function not in self.constants:
-            with jax.ensure_compile_time_eval():
-                self.constants[function] = _JITTED[function](self.fixed, self.values, self.own)
-        return function(self.active, values, self.own) + self.constants[function]
+        return function(self.active, values, self.own) + self._start(function).result()

@@ -81,6 +81,11 @@ class RelaxSettings:
     #: ``max_trust_radius`` while full steps keep succeeding.
     trust_radius: float = 0.2
     max_trust_radius: float = 1.0
+    #: How Hessians are assembled (:data:`q2mm_engine_jax.energy.ASSEMBLIES`): from
+    #: per-term local Hessians, or ``"whole"``: ``jax.hessian`` of the total energy,
+    #: the slower reference. Used by the Newton steps and by every Hessian the engine
+    #: hands out.
+    hessian: str = attrs.field(default="local", validator=attrs.validators.in_(("local", "whole")))
     #: |λ| floor (kcal/(mol·Å²)) so flat modes give bounded steps on the eigen path.
     min_curvature: float = 1e-3
 
@@ -113,11 +118,11 @@ def _project(modes, v):
     return v - jnp.einsum("bik,bk->bi", modes, jnp.einsum("bik,bi->bk", modes, v))
 
 
-def _newton_system(plan: Plan, values, x):
+def _newton_system(plan: Plan, values, x, assembly: str):
     """Energies, flat gradients, A = P H P + U Uᵀ + D and U at ``x`` (structures,
     width, 3); D is the identity on padding atoms. P H P is formed from the rank-6
     U (H has no padding rows), not from dense projectors: two fewer (3N)³ products."""
-    e, g, h = _energy.energy_gradient_hessian(plan, values, x)
+    e, g, h = _energy.ASSEMBLIES[assembly][1](plan, values, x)
     u = _modes(plan, x)
     hu = h @ u
     ut = jnp.swapaxes(u, -1, -2)
@@ -200,7 +205,7 @@ def newton_minimize(
             return jnp.where(accept.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
 
         def full_pass():
-            e_t, g_t, a_t, modes_t = _newton_system(plan, values, trial)
+            e_t, g_t, a_t, modes_t = _newton_system(plan, values, trial, settings.hessian)
             accept = accepted(e_t)
             return e_t, g_t, pick(accept, a_t, a), pick(accept, _factor(a_t), factor), modes_t
 
