@@ -86,6 +86,16 @@ class SessionBatch:
         return TraceableFunctions(each("energy"), each("gradient"), each("hessian"), relax, relax_start)
 
 
+def _each(out: Any, count: int) -> Sequence[Any]:
+    """A batch's per-structure outputs: a tuple as it is, a stacked array split in
+    one operation — whose reverse is one concatenation, where indexing structure by
+    structure would pad every structure's cotangent to the whole batch (ten ms for
+    the nine Rh-enamide Hessians)."""
+    if isinstance(out, tuple | list):
+        return out
+    return [piece[0] for piece in jnp.split(out, count, axis=0)]
+
+
 class AnalyticalPath:
     def __init__(self, objective: Any) -> None:
         self._objective = objective
@@ -157,16 +167,17 @@ class AnalyticalPath:
                 continue
             batch, functions = entry
             if need == "hessian":
-                out = functions.hessian(values)
+                out = _each(functions.hessian(values), len(members))
                 for b, (s, n) in enumerate(zip(members, batch.n_atoms, strict=True)):
                     mm[s]["hessian"] = out[b][: 3 * n, : 3 * n]
             elif need == "energy":
-                out = functions.energy(values)
+                out = _each(functions.energy(values), len(members))
                 for b, s in enumerate(members):
                     mm[s]["energy"] = out[b]
             else:
                 start = self._cold if starts is None else starts
                 relaxed, converged, next_starts = functions.relax(values, start)
+                relaxed = _each(relaxed, len(members))
                 flags = jnp.stack([jnp.asarray(converged[b], dtype=bool) for b in range(len(members))])
                 for b, (s, n) in enumerate(zip(members, batch.n_atoms, strict=True)):
                     mm[s]["relaxed"] = relaxed[b][:n]
