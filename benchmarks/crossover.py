@@ -245,6 +245,9 @@ def main() -> None:
     parser.add_argument("--rh-timeout", type=float, default=1800.0)
     parser.add_argument("--vmap-physical-max", type=int, default=5)
     args = parser.parse_args()
+    from q2mm_engine_jax.runtime import configure
+
+    configure()  # float64, the compilation cache and XLA's flags, before JAX starts
     import jax
     from jax import monitoring
 
