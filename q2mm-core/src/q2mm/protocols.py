@@ -71,7 +71,9 @@ class TraceableFunctions:
 @attrs.frozen(eq=False)
 class FrozenValues:
     """What a fit holds fixed: the full parameter vector's ``values`` at every slot
-    where ``varying`` (a boolean mask of the same length) is False."""
+    where ``varying`` (a boolean mask of the same length) is False. Functions made
+    with it may read frozen slots from here rather than from their argument, so
+    their derivatives with respect to frozen slots may be zero."""
 
     values: np.ndarray
     varying: np.ndarray

@@ -2,8 +2,8 @@
 geometries.
 
 ``sqrt`` has an infinite derivative at 0 and ``arctan2`` a 0/0 one at the origin, so
-a linear angle (|a×b| = 0), a torsion whose three atoms are collinear, or a padded
-term whose atoms coincide would give NaN gradients and poison every parameter
+a linear angle (|a×b| = 0), a torsion whose three atoms are collinear, or a term
+whose atoms coincide would give NaN gradients and poison every parameter
 gradient of a fit. Each primitive here swaps the offending argument for a harmless
 one *inside* ``where`` (the double-``where`` idiom), so the unused branch carries no
 NaN into the derivative. At exactly those points the returned derivative is the zero

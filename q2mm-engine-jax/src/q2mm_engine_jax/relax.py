@@ -18,9 +18,9 @@ kcal/(mol·Å) a matter of a few extra steps.
 Its derivative is not obtained by differentiating the loop. At the minimum x*(θ) the
 gradient vanishes, g(x*, θ) = 0, so dx*/dθ = −A⁻¹ P ∂g/∂θ (implicit function
 theorem), the derivative orthogonal to the rigid-body modes (the minimizer's output
-is only defined up to a rigid motion). The rule reuses the A of the last accepted
-Newton point, so differentiating a relaxation costs one linear solve and one
-parameter-derivative of the gradient, not another Hessian. The starting coordinates get
+is only defined up to a rigid motion), with A from a Hessian pass at the relaxed
+points (:func:`newton_minimize`'s ``finish_fresh``): one linear solve with its
+Cholesky factor and one parameter-derivative of the gradient. The starting coordinates get
 no derivative: the minimum a converged relaxation reaches does not move when the
 start moves a little — which is also why a fit may start each relaxation from the
 previous minimum (see :mod:`q2mm.objective_analytical`).

@@ -22,7 +22,7 @@ from ..model import Conventions, FunctionalForm, MMSystem, Molecule, TermSet
 from ..model.forcefield import TERM_KINDS
 from ..model.units import HESSIAN_AU_TO_KCALMOL_A2
 from ..plugins import registry
-from ..protocols import Capability, Engine
+from ..protocols import Capability, Engine, FrozenValues
 
 
 def ch3f_molecule() -> Molecule:
@@ -224,3 +224,48 @@ class EngineConformance:
             down[i] -= step
             fd = (session.energy(up) - session.energy(down)) / (2 * step)
             assert float(dE[i]) == pytest.approx(fd, rel=1e-5, abs=1e-6)
+
+    def test_traceable_functions_with_frozen_values(self, engine, session):
+        """A fit that moves only the C–H parameters (:class:`FrozenValues`): at the
+        structure's own coordinates (``coordinates=None``) energy, Hessian and their
+        parameter gradients agree with the unfrozen functions at values that differ
+        from the frozen ones only where they may; a relaxation from
+        ``relax_start`` converges and hands back a start that converges again."""
+        if Capability.TRACEABLE not in engine.capabilities:
+            pytest.skip("engine is not traceable")
+        import jax
+        import jax.numpy as jnp
+
+        varying = np.zeros(len(VALUES), dtype=bool)
+        varying[[2, 3]] = True
+        moved = VALUES.copy()
+        moved[[2, 3]] *= (1.05, 0.99)
+        plain, frozen = session.traceable(), session.traceable(FrozenValues(VALUES, varying))
+        coords = jnp.asarray(session.system.molecule.coordinates)
+        values = jnp.asarray(moved)
+        assert float(jax.jit(frozen.energy)(values)) == pytest.approx(
+            float(plain.energy(values, coords)), abs=1e-9
+        )
+        np.testing.assert_allclose(
+            jax.jit(frozen.hessian)(values), plain.hessian(values, coords), rtol=0, atol=1e-12
+        )
+        for fns, at in ((frozen, None), (plain, coords)):
+
+            def probe(v, fns=fns, at=at):
+                return jnp.sum(fns.hessian(v, at) ** 2) + fns.energy(v, at)
+
+            grad = np.asarray(jax.grad(probe)(values))
+            if at is None:
+                frozen_grad = grad
+            else:
+                np.testing.assert_allclose(frozen_grad[varying], grad[varying], rtol=1e-9)
+        relax = jax.jit(frozen.relax)
+        relaxed, converged, again = relax(values, frozen.relax_start(coords))
+        relaxed_again, converged_again, _ = relax(values, again)
+        assert bool(converged) and bool(converged_again)
+
+        def distances(x):
+            x = np.asarray(x)
+            return np.linalg.norm(x[:, None] - x[None], axis=-1)
+
+        np.testing.assert_allclose(distances(relaxed_again), distances(relaxed), atol=1e-8)
