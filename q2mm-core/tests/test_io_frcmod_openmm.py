@@ -8,8 +8,6 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-import openmm
-import openmm.app as app
 import pytest
 from q2mm.errors import ConversionLossError, ParseError
 from q2mm.io import read_forcefield, read_structures, write_forcefield
@@ -21,7 +19,6 @@ from q2mm.model.units import DEG_TO_RAD, KJ_TO_KCAL
 
 FRCMOD = Frcmod()
 XML = OpenMMXml()
-OPENMM_DATA = Path(app.__file__).parent / "data"
 FORCEFIELDS = Path(__file__).parent / "forcefields"
 
 #: A parmchk2-style frcmod: a three-term dihedral (negative PN), an improper, NONB.
@@ -141,8 +138,8 @@ def test_bad_frcmod_lines(gaff, old, new, expected):
     )
 
 
-def test_amber99sb_xml_holds_the_parm99_values(tmp_path):
-    path = OPENMM_DATA / "amber99sb.xml"
+def test_amber99sb_xml_holds_the_parm99_values(tmp_path, openmm_data):
+    path = openmm_data / "amber99sb.xml"
     ff = XML.read(path)
     assert ff.form == "harmonic" and ff.conventions.vdw_scale_14 == 0.5
     by_types = {(r.kind, r.types, r.section): r for r in ff.rows}
@@ -174,8 +171,8 @@ def test_amber99sb_xml_holds_the_parm99_values(tmp_path):
     assert (tmp_path / "same.xml").read_bytes() == path.read_bytes()
 
 
-def test_xml_rewrites_only_changed_attributes(tmp_path):
-    path = OPENMM_DATA / "tip3p.xml"
+def test_xml_rewrites_only_changed_attributes(tmp_path, openmm_data):
+    path = openmm_data / "tip3p.xml"
     ff = XML.read(path)
     (bond,) = ff.rows_of("bond")
     XML.write(
@@ -188,7 +185,7 @@ def test_xml_rewrites_only_changed_attributes(tmp_path):
     assert XML.read(tmp_path / "w.xml").rows_of("bond")[0].values["k"] == pytest.approx(500.0)
 
 
-def _ethane(tmp_path: Path, data_dir: Path, names: dict[str, str], charges: bool):
+def _ethane(app, tmp_path: Path, data_dir: Path, names: dict[str, str], charges: bool):
     """OpenMM topology of eclipsed ethane (the rotation TS: every torsion term is at its
     top) with the given atom types, and the residue file OpenMM needs to type it."""
     molecule = read_structures(data_dir / "ethane" / "TS.mol2")[0]
@@ -215,8 +212,10 @@ def _ethane(tmp_path: Path, data_dir: Path, names: dict[str, str], charges: bool
     return molecule, topology
 
 
-def _openmm_energies(xml: Path, residue: Path, topology, coordinates) -> dict[str, float]:
+def _openmm_energies(openmm, xml: Path, residue: Path, topology, coordinates) -> dict[str, float]:
     """kcal/mol per force class of the system OpenMM builds from the written XML."""
+    from openmm import app
+
     system = app.ForceField(str(residue), str(xml)).createSystem(topology, nonbondedMethod=app.NoCutoff)
     for i, force in enumerate(system.getForces()):
         force.setForceGroup(i)
@@ -295,7 +294,9 @@ def _canonical_energies(ff: ForceField, molecule, types: tuple[str, ...]) -> dic
     return {"bond": bond, "angle": angle, "torsion": torsion, "vdw": vdw}
 
 
-def test_openmm_evaluates_written_amber_terms_as_the_canonical_formulas(gaff, tmp_path, data_dir):
+def test_openmm_evaluates_written_amber_terms_as_the_canonical_formulas(
+    gaff, tmp_path, data_dir, openmm, openmm_app
+):
     ff = FRCMOD.read(gaff)
     ff = attrs.evolve(
         ff, rows=[r for r in ff.rows if r.types != ("X", "c3", "c3", "X")]
@@ -303,9 +304,9 @@ def test_openmm_evaluates_written_amber_terms_as_the_canonical_formulas(gaff, tm
     lost = convert(gaff, tmp_path / "gaff.xml", allow_loss=True)
     assert lost == ["Amber atom masses and polarizabilities (MASS) (2 lines at lines 3, 4)"]
     XML.write(ff, tmp_path / "gaff.xml", allow_loss=True)
-    molecule, topology = _ethane(tmp_path, data_dir, {"C": "c3", "H": "hc"}, charges=True)
+    molecule, topology = _ethane(openmm_app, tmp_path, data_dir, {"C": "c3", "H": "hc"}, charges=True)
     openmm_kcal = _openmm_energies(
-        tmp_path / "gaff.xml", tmp_path / "residue.xml", topology, molecule.coordinates
+        openmm, tmp_path / "gaff.xml", tmp_path / "residue.xml", topology, molecule.coordinates
     )
     types = tuple({"C": "c3", "H": "hc"}[e] for e in molecule.elements)
     ours = _canonical_energies(ff, molecule, types)
@@ -316,7 +317,7 @@ def test_openmm_evaluates_written_amber_terms_as_the_canonical_formulas(gaff, tm
     assert min(ours.values()) > 1e-3  # every term is exercised
 
 
-def test_openmm_evaluates_written_mm3_terms_as_the_canonical_formulas(tmp_path, data_dir):
+def test_openmm_evaluates_written_mm3_terms_as_the_canonical_formulas(tmp_path, data_dir, openmm, openmm_app):
     """MM3's anharmonic stretch and bend and its Buckingham vdW go out as q2mm's custom
     forces; OpenMM's energies must equal the canonical MM3 formulas."""
     mm3 = read_forcefield(FORCEFIELDS / "mm3-ch3f.prm")
@@ -335,9 +336,9 @@ def test_openmm_evaluates_written_mm3_terms_as_the_canonical_formulas(tmp_path, 
     assert MM3_BOND in (tmp_path / "mm3.xml").read_text()
     back = XML.read(tmp_path / "mm3.xml")
     assert back.form == "mm3" and back.conventions.bond_cubic == pytest.approx(-2.55)
-    molecule, topology = _ethane(tmp_path, data_dir, {"C": "1", "H": "5"}, charges=False)
+    molecule, topology = _ethane(openmm_app, tmp_path, data_dir, {"C": "1", "H": "5"}, charges=False)
     openmm_kcal = _openmm_energies(
-        tmp_path / "mm3.xml", tmp_path / "residue.xml", topology, molecule.coordinates
+        openmm, tmp_path / "mm3.xml", tmp_path / "residue.xml", topology, molecule.coordinates
     )
     ours = _canonical_energies(ff, molecule, tuple({"C": "1", "H": "5"}[e] for e in molecule.elements))
     assert openmm_kcal["CustomBondForce"] == pytest.approx(ours["bond"], rel=1e-9)

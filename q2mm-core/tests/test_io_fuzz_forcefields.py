@@ -7,7 +7,6 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import openmm.app as app
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,7 +18,6 @@ from q2mm.io.openmm_xml import OpenMMXml
 from q2mm.io.tinker_prm import TinkerPrm
 
 FORCEFIELDS = Path(__file__).parent / "forcefields"
-OPENMM_DATA = Path(app.__file__).parent / "data"
 
 #: name → (where: "data" (the data_dir fixture), "tests" or "openmm"; relative path; reader;
 #: the format that writes it back, or None for program outputs)
@@ -41,7 +39,12 @@ CASES: dict[str, tuple[str, str, Callable, object | None]] = {
 
 def _path(name: str, data_dir: Path) -> Path:
     where, relative = CASES[name][:2]
-    return {"data": data_dir, "tests": FORCEFIELDS, "openmm": OPENMM_DATA}[where] / relative
+    if where == "openmm":
+        app = pytest.importorskip(
+            "openmm.app", reason="OpenMM is not installed (it comes with q2mm-engine-openmm)"
+        )
+        return Path(app.__file__).parent / "data" / relative
+    return {"data": data_dir, "tests": FORCEFIELDS}[where] / relative
 
 
 #: The two large .fld files take ~30 ms a read; fewer examples keep the file under budget.

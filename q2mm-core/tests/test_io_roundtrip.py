@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 
 import attrs
-import openmm.app as app
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -375,8 +374,8 @@ def test_openmm_xml_fresh_round_trip(scratch, ff):
 
 @SETTINGS
 @given(data=st.data())
-def test_openmm_xml_changed_in_place_round_trip(scratch, data):
-    ff = read_forcefield(Path(app.__file__).parent / "data" / "tip3p.xml")
+def test_openmm_xml_changed_in_place_round_trip(scratch, data, openmm_data):
+    ff = read_forcefield(openmm_data / "tip3p.xml")
     factors = data.draw(st.lists(st.floats(0.5, 2.0), min_size=len(ff.vector()), max_size=len(ff.vector())))
     changed = ff.with_vector(ff.vector() * factors)
     back = _round_trip(changed, ".xml", scratch)

@@ -48,7 +48,9 @@ def test_padded_batch_equals_structure_by_structure(problem, engine):
     assert np.isfinite(score) and np.abs(grad).max() > 0
     assert score == pytest.approx(score_1, rel=1e-10)
     np.testing.assert_allclose(grad, grad_1, rtol=1e-8, atol=1e-8 * np.abs(grad_1).max())
-    np.testing.assert_allclose(batched.residuals(x), single.residuals(x), rtol=1e-9, atol=1e-12)
+    # Both relax to |g| < 1e-8 kcal/(mol·Å) along their own paths: the relaxed
+    # geometries agree to ~1e-9 Å, which is ~1e-6 of a geometry residual (σ = 0.001 Å).
+    np.testing.assert_allclose(batched.residuals(x), single.residuals(x), rtol=1e-9, atol=1e-6)
 
 
 def test_warm_started_relaxations_equal_cold_ones(problem, engine):
