@@ -26,3 +26,13 @@ def openmm_app(openmm):
 def openmm_data(openmm_app) -> Path:
     """OpenMM's bundled force-field files (amber99sb.xml, tip3p.xml, ...)."""
     return Path(openmm_app.__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def jax():
+    """JAX in float64, for the core's tests of its JAX-facing code (the analytical
+    path, array-API residuals); they skip where JAX is absent (the core's own
+    session: it comes with q2mm-engine-jax)."""
+    module = pytest.importorskip("jax", reason="JAX is not installed (it comes with q2mm-engine-jax)")
+    module.config.update("jax_enable_x64", True)
+    return module

@@ -313,7 +313,7 @@ class TinyJaxEngine:
         return {"platform": "jax"}
 
 
-def test_analytical_path_matches_the_finite_difference_path(ch3f):
+def test_analytical_path_matches_the_finite_difference_path(ch3f, jax):
     """The same harmonic physics twice: JAX engine + exact gradient in one jit, and the
     NumPy engine + central differences. Values agree to rounding, gradients to the
     accuracy of the differences."""
@@ -332,13 +332,11 @@ def test_analytical_path_matches_the_finite_difference_path(ch3f):
     np.testing.assert_array_equal(np.asarray(in_jit_grad), grad)
 
 
-def test_unconverged_relaxation_fails_on_the_analytical_path(ch3f):
+def test_unconverged_relaxation_fails_on_the_analytical_path(ch3f, jax):
     objective = ch3f.objective(engine=TinyJaxEngine(newton_steps=1), terms=[("geometry", 1.0, {})])
     x = ch3f.off_start()
     with pytest.raises(FitFailure, match="relaxation of ch3f did not converge"):
         objective.value(x)
-    import jax
-
     assert float(jax.jit(objective.jax_value_fn)(x)) == math.inf  # what an in-JIT optimizer sees
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import math
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -18,8 +16,6 @@ from q2mm.io.mm3_fld import MM3Fld, opt_rows
 from q2mm.io.numpy_bundle import read_bundle
 from q2mm.model import ForceField, FunctionalForm, Row
 from q2mm.parameters import PHYSICAL_BOUNDS, ParameterSpace
-
-jax.config.update("jax_enable_x64", True)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +135,8 @@ def test_fractional_bounds_and_refusing_results_outside(ch3f_ff):
         ParameterSpace.from_forcefield(ch3f_ff, fractional_bounds=-0.1)
 
 
-def test_expand_is_the_same_on_numpy_and_jax(fld):
+def test_expand_is_the_same_on_numpy_and_jax(fld, jax):
+    jnp = jax.numpy
     space = ParameterSpace.from_forcefield(fld, sections=["*OPT"], tie=[["bond:2-3@1861", "bond:2-3@1862"]])
     rng = np.random.default_rng(7)
     x = np.array(space.x0) * (1 + 0.1 * rng.standard_normal(space.size))

@@ -257,11 +257,8 @@ def test_geometry_residual_of_a_rotated_methyl_group(data_dir):
     assert w[residual.parts["torsion"]][0] == pytest.approx(180 / math.pi / 0.5)
 
 
-def test_geometry_derivatives_are_finite_at_a_linear_angle():
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
+def test_geometry_derivatives_are_finite_at_a_linear_angle(jax):
+    jnp = jax.numpy
 
     atoms = np.array([[0, 1, 2]])
     x = jnp.array([[-1.8, 0.0, 0.0], [0.0, 0.0, 0.0], [1.9, 0.0, 0.0]])  # F–C–F, exactly 180°
@@ -312,11 +309,8 @@ def test_tether_measures_relative_change_of_strengths_and_absolute_of_geometry(c
 # ----------------------------------------------------------------------------- array API
 
 
-def test_residuals_give_the_same_numbers_inside_jax_jit(ch3f, sn2):
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
+def test_residuals_give_the_same_numbers_inside_jax_jit(ch3f, sn2, jax):
+    jnp = jax.numpy
 
     rng = np.random.default_rng(3)
     for molecule, method in ((ch3f, "C"), (sn2, "C"), (sn2, "D")):
