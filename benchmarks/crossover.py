@@ -245,7 +245,7 @@ def main() -> None:
     parser.add_argument("--rh-timeout", type=float, default=1800.0)
     parser.add_argument("--vmap-physical-max", type=int, default=5)
     args = parser.parse_args()
-    from q2mm_engine_jax.runtime import configure
+    from q2mm.jax_runtime import configure
 
     configure()  # float64, the compilation cache and XLA's flags, before JAX starts
     import jax

@@ -211,7 +211,7 @@ def test_padded_batch_of_different_topologies(mixed, engine):
 
 def test_compilation_cache_folder_is_configurable(monkeypatch, tmp_path):
     import platformdirs
-    from q2mm_engine_jax.cache import CACHE_ENV, cache_dir
+    from q2mm.jax_runtime import CACHE_ENV, cache_dir
 
     monkeypatch.delenv(CACHE_ENV, raising=False)
     assert cache_dir() == Path(platformdirs.user_cache_dir("q2mm")) / "jax"

@@ -17,12 +17,12 @@ import jax
 import jax.numpy as jnp
 import jaxlib
 import numpy as np
+from q2mm import jax_runtime
 from q2mm.engine_base import SessionBase, check_supported
 from q2mm.errors import ConfigError
 from q2mm.model import FunctionalForm, MMSystem
 from q2mm.protocols import Capability, FrozenValues, Minimized, TraceableFunctions
 
-from . import runtime
 from .plan import Plan, build_plan
 from .relax import RelaxSettings
 from .terms import TERM_KINDS
@@ -121,7 +121,7 @@ class JaxEngine:
             )
         if options.get("hessian", "local") not in ("local", "whole"):
             raise ConfigError(f"engine 'jax': hessian must be 'local' or 'whole', got {options['hessian']!r}")
-        self.cache_dir = runtime.configure()
+        self.cache_dir = jax_runtime.configure()
         self.settings = RelaxSettings(**options)
 
     def prepare(self, system: MMSystem) -> JaxSession:

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import jax
 import numpy as np
-from q2mm_engine_jax.runtime import configure
+from q2mm.jax_runtime import configure
 
 from .loop import Controls, Outcome, solve
 
