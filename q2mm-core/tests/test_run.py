@@ -16,11 +16,9 @@ from q2mm.io import read_forcefield
 from q2mm.runner import RESULT_KEYS
 
 LAUNCH = (
-    "import sys, q2mm.plugins as p, q2mm.testing.plugin as t\n"
-    "p._registry = p.Registry.discover(extra=[('testing', t)])\n"
     "from q2mm.cli import main\n"
-    "sys.argv[0] = 'q2mm'\n"
-    "main()\n"
+    "from q2mm.testing.registry import testing_registry\n"
+    "main(prog_name='q2mm', obj=testing_registry())\n"
 )
 
 CONFIG = """

@@ -40,8 +40,8 @@ def build(problem, engine):
 
 def test_padded_batch_equals_structure_by_structure(problem, engine):
     batched, single = build(problem, engine), build(problem, Unbatched(engine))
-    assert type(batched.analytical._batch((0, 1))[0]).__name__ == "BatchSession"
-    assert type(single.analytical._batch((0, 1))[0]).__name__ == "SessionBatch"
+    assert type(batched.path.batches.get((0, 1))[0]).__name__ == "BatchSession"
+    assert type(single.path.batches.get((0, 1))[0]).__name__ == "SessionBatch"
     x = problem[2].x0
     score, grad = batched.value_and_grad(x)
     score_1, grad_1 = single.value_and_grad(x)
@@ -60,7 +60,7 @@ def test_warm_started_relaxations_equal_cold_ones(problem, engine):
     x1 = x0 * (1.0 + 0.02 * np.sin(np.arange(len(x0)) + 1.0))
     warm, cold = build(problem, engine), build(problem, engine)
     warm.value_and_grad(x0)
-    assert warm.analytical._starts is not warm.analytical._cold  # x0 became the incumbent
+    assert warm.path.starts.warm  # x0 became the incumbent
     score, grad = warm.value_and_grad(x1)
     score_cold, grad_cold = cold.value_and_grad(x1)
     assert score == pytest.approx(score_cold, rel=1e-9)

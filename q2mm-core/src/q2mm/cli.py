@@ -31,6 +31,15 @@ def _user_errors(fn):
     return wrapper
 
 
+def _plugins():
+    """The registry the caller passed (``main(obj=registry)``: tests, embedding
+    applications), or the process-wide one."""
+    from .plugins import Registry, registry
+
+    passed = click.get_current_context().obj
+    return passed if isinstance(passed, Registry) else registry()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="q2mm")
 def main() -> None:
@@ -42,9 +51,7 @@ def main() -> None:
 @_user_errors
 def plugins(as_json: bool) -> None:
     """List installed plugins: what each offers and whether it loaded."""
-    from .plugins import registry
-
-    reg = registry()
+    reg = _plugins()
     records = reg.records()
     if as_json:
         payload = {
@@ -110,7 +117,7 @@ def run(config: Path, engine, optimizer, output, resume: bool, quiet: bool, as_j
     if output is not None:
         overrides["output"] = output.resolve()
     progress = Progress(enabled=not quiet and not as_json)
-    result = run_fit(cfg, overrides=overrides, resume=resume, progress=progress)
+    result = run_fit(cfg, overrides=overrides, resume=resume, progress=progress, plugins=_plugins())
     if as_json:
         click.echo(json.dumps(result, indent=2))
     elif not quiet:

@@ -89,6 +89,12 @@ DEFAULT_ACTIVE: dict[str, tuple[str, ...]] = {
     "opbend": ("k",),
 }
 
+#: Fields whose natural scale is absolute (1 Å, 1 rad, 1 e): equilibrium geometry,
+#: phases, charges, vdW radii, dipole positions. Every other field is a strength
+#: (force constants k, k1…k6, epsilon, dipole moments), scaled by its own magnitude.
+ABSOLUTE_FIELDS = frozenset({"r0", "theta0", "phi0", "radius", "q", "position", "reduction"})
+ABSOLUTE_PREFIXES = ("phase", "r1_0", "r2_0")
+
 LAYOUT_FORMAT = "q2mm.parameter-space"
 LAYOUT_VERSION = 1
 #: Slack for values an optimizer hands back a rounding error outside a bound.
@@ -100,6 +106,16 @@ def physical_bounds(kind: str, field: str, allow_negative: bool = False) -> tupl
     if allow_negative and field in FORCE_CONSTANT_FIELDS.get(kind, ()):
         lower = -upper
     return lower, upper
+
+
+def natural_scale(field: str, value: float) -> float:
+    """The magnitude on which a parameter varies: 1 (Å, rad, e) for absolute fields,
+    max(|value|, 1) for strengths. Optimizers work in x / scale and finite
+    differences step by a fraction of it, so that a force constant of 700 and an r0
+    of 1.1 move on comparable footing."""
+    if field in ABSOLUTE_FIELDS or field.startswith(ABSOLUTE_PREFIXES):
+        return 1.0
+    return max(abs(float(value)), 1.0)
 
 
 def _matches(value: str | None, patterns: Sequence[str] | None) -> bool:
@@ -169,6 +185,8 @@ class ParameterSpace:
     #: ``expand`` gathers ``concatenate([base, x])`` at these indices: slot i itself
     #: where frozen, ``len(base) + g`` where ``x[g]`` sets it.
     gather: np.ndarray = attrs.field(init=False)
+    #: The field name of each fitted value (of its last member when tied).
+    fields: tuple[str, ...] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         ids = tuple(self.forcefield.parameter_ids())
@@ -192,6 +210,8 @@ class ParameterSpace:
         object.__setattr__(self, "all_ids", ids)
         object.__setattr__(self, "base", base)
         object.__setattr__(self, "gather", gather)
+        slot_fields = [field for row in self.forcefield.rows for field in row.fields]
+        object.__setattr__(self, "fields", tuple(slot_fields[group[-1]] for group in self.groups))
         outside = [
             f"{self.ids[g]} = {v:g} not in [{lo:g}, {hi:g}]"
             for g, (v, lo, hi) in enumerate(zip(self.x0, self.lower, self.upper, strict=True))
@@ -290,6 +310,10 @@ class ParameterSpace:
     def varying(self) -> np.ndarray:
         """Boolean mask over the full vector: the slots a fitted value sets."""
         return self.gather >= len(self.base)
+
+    def scales(self, x: Iterable[float]) -> np.ndarray:
+        """The natural scale of each fitted value at ``x`` (:func:`natural_scale`)."""
+        return np.array([natural_scale(f, v) for f, v in zip(self.fields, x, strict=True)], dtype=float)
 
     def expand(self, x: Any, xp: Any = np) -> Any:
         """The full parameter vector (``ForceField.vector()`` layout) for active values

@@ -168,6 +168,68 @@ class Residual(Protocol):
         ...
 
 
+@attrs.define
+class Counters:
+    """What evaluating an objective has cost so far. The run driver creates it and
+    hands it to the objective, which adds to it; optimizers only read it. Work an
+    optimizer does inside a compiled program of its own, where the objective cannot
+    see it, comes back in its :class:`OptimizeResult` instead."""
+
+    #: Residual-vector (score) evaluations, every finite-difference point included.
+    evaluations: int = 0
+    #: Gradient or Jacobian requests.
+    gradients: int = 0
+    #: Seconds spent compiling the objective's programs (analytical path only).
+    compile_seconds: float = 0.0
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """The score a fit minimizes over the fitted vector ``x`` (:class:`~q2mm.parameters.ParameterSpace`
+    layout): the sum of squares of a weighted residual vector.
+
+    ``value(x)`` is a function of ``x`` alone to within the MM relaxations'
+    convergence tolerance. An implementation may keep state between calls to make
+    the next evaluation cheaper — the last point's results, relaxations warm-started
+    from the best point so far — but that state only changes where a relaxation
+    starts, never which minimum it reaches; it must say so where it keeps it.
+
+    Evaluations raise :class:`~q2mm.errors.FitFailure` (or its subclass
+    :class:`~q2mm.errors.RelaxationFailure`) for a point that has no score, never
+    return a penalty."""
+
+    #: What evaluating has cost so far (owned by the run driver; only read here).
+    counters: Counters
+    #: Whether :meth:`traced_score` is available (a JAX-traceable engine).
+    traceable: bool
+    #: The engine's name, for messages.
+    engine_name: str
+
+    def value(self, x: np.ndarray) -> float: ...
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]: ...
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        """The weighted residual vector (the score is its squared norm)."""
+        ...
+
+    def jacobian(self, x: np.ndarray) -> np.ndarray:
+        """d(residuals)/dx, shape (len(residuals), len(x))."""
+        ...
+
+    def scales(self, x: np.ndarray) -> np.ndarray:
+        """Each fitted value's natural size at ``x`` (force constants their own
+        magnitude, equilibrium values 1 Å / 1 rad), for optimizers that work in
+        scaled coordinates."""
+        ...
+
+    def traced_score(self) -> Callable[[Any], Any]:
+        """A pure JAX function ``x → score`` (+inf where a relaxation fails) for
+        optimizers that run inside ``jit``; relaxations start from the QM geometries.
+        Raises :class:`~q2mm.errors.ConfigError` when the objective is not traceable."""
+        ...
+
+
 @attrs.frozen(eq=False)
 class OptimizeResult:
     x: np.ndarray
@@ -176,6 +238,11 @@ class OptimizeResult:
     evaluations: int
     status: str  # "converged" | "stopped" | "failed"
     message: str = ""
+    #: Seconds the optimizer spent compiling programs of its own (in-JIT optimizers).
+    compile_seconds: float = 0.0
+    #: Score evaluations inside the optimizer's own compiled program, which the
+    #: objective's :class:`Counters` cannot see.
+    program_evaluations: int = 0
 
 
 @runtime_checkable
@@ -191,7 +258,7 @@ class Optimizer(Protocol):
 
     def minimize(
         self,
-        objective: Any,
+        objective: Objective,
         x0: np.ndarray,
         bounds: Sequence[tuple[float, float]],
         callback: Callable[[np.ndarray, float], None] | None = None,

@@ -1,9 +1,16 @@
-"""The run driver behind ``q2mm run``: configuration → fitted force field + result folder.
+"""The run driver behind ``q2mm run``, in three stages that hand typed records on:
 
-Plugins are resolved by name before any file is read, so a misspelt engine fails in
-milliseconds. The result folder holds the fitted force field, ``result.json`` (keys
-listed in :data:`RESULT_KEYS` are stable: scripts rely on them) and ``checkpoint.json``,
-rewritten after every optimizer iteration so that ``--resume`` continues a killed run.
+- :func:`prepare`: configuration → molecules → starting force field → MM systems →
+  parameter space → objective (a :class:`Prepared` run). Plugins are resolved by
+  name first, so a misspelt engine fails in milliseconds;
+- :func:`fit`: the optimizer on the objective, with ``checkpoint.json`` rewritten
+  after every iteration so that ``--resume`` continues a killed run → a
+  :class:`FitResult`;
+- :func:`report`: the result folder — the fitted force field and ``result.json``
+  (:meth:`FitResult.to_json`; the fields marked stable, :data:`RESULT_KEYS`, are what
+  scripts may rely on).
+
+The plugin registry is passed in (default: the process-wide one).
 """
 
 from __future__ import annotations
@@ -24,27 +31,19 @@ from .io import read_forcefield, read_structures, write_forcefield
 from .io.atomic import write_text_atomic
 from .io.conversion import lossy_terms
 from .model import ForceField, FunctionalForm, Molecule, StationaryKind
-from .plugins import registry
-from .protocols import Capability
+from .objective import Objective
+from .parameters import ParameterSpace
+from .plugins import Registry, registry
+from .protocols import Capability, Counters, Executor, Optimizer
+from .residuals.metrics import KEYS as METRIC_KEYS
 from .residuals.weights import DEFAULT_TERMS
+from .topology import build_system
 from .topology.perception import BondRules, perceive
 
-RESULT_KEYS = (
-    "score.initial",
-    "score.final",
-    "metrics.frequency_rmsd_cm1",
-    "metrics.frequency_mae_cm1",
-    "metrics.eigenmatrix_diagonal_r2",
-    "metrics.bond_rmsd_angstrom",
-    "metrics.angle_rmsd_degree",
-    "timing.total_s",
-    "timing.compile_s",
-    "engine.name",
-    "optimizer.name",
-    "status",
-)
 CHECKPOINT = "checkpoint.json"
 RESULT = "result.json"
+#: Marks a result field whose key scripts may rely on.
+STABLE = {"stable": True}
 
 
 class Progress:
@@ -147,9 +146,9 @@ def _output_paths(cfg: RunConfig, output: Path) -> list[Path]:
     return [main, *(output / p.name for p in spec.write)]
 
 
-def _versions() -> dict[str, str]:
+def _versions(plugins: Registry) -> dict[str, str]:
     versions = {"q2mm-core": __version__}
-    for status in registry().statuses:
+    for status in plugins.statuses:
         if status.distribution:
             versions[status.distribution] = status.version
     return versions
@@ -159,42 +158,87 @@ def _json_float(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def run_fit(
-    cfg: RunConfig,
-    overrides: dict[str, Any] | None = None,
-    resume: bool = False,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Run one fit; returns the result dictionary also written to ``result.json``."""
-    from .objective import Objective
-    from .parameters import ParameterSpace
-    from .topology import build_system
+@attrs.frozen
+class Score:
+    initial: float | None = attrs.field(metadata=STABLE)
+    final: float | None = attrs.field(metadata=STABLE)
+    by_kind: dict[str, float | None] = attrs.field(factory=dict)
 
-    started = time.perf_counter()
-    cfg = attrs.evolve(cfg, **(overrides or {}))
-    progress = progress or Progress(enabled=False)
-    reg = registry()
-    engine_record = reg.get("engine", cfg.engine)
-    optimizer_record = reg.get("optimizer", cfg.optimizer)
-    executor_record = reg.get("executor", cfg.executor)
-    terms = [(o.kind, o.weight, o.options) for o in cfg.objective] or list(DEFAULT_TERMS)
-    for kind, _, _ in terms:
-        reg.get("residual", kind)
 
-    loaded = _load_structures(cfg)
-    molecules = [m for m, _ in loaded]
-    start_ff = _starting_forcefield(cfg, loaded)
-    systems = [build_system(m, start_ff, mmo=mmo) for m, mmo in loaded]
-    outputs = _output_paths(cfg, cfg.output)
-    for path in outputs:  # refuse a lossy output before the fit, not after it
-        lost = lossy_terms(start_ff, reg.by_suffix("format", str(path)).name)
-        if lost:
-            raise ConversionLossError(
-                f"{path.name}: writing the force field in this format would lose: " + "; ".join(lost)
-            )
+@attrs.frozen
+class Timing:
+    total_s: float = attrs.field(metadata=STABLE)
+    compile_s: float = attrs.field(metadata=STABLE)
+
+
+@attrs.frozen(eq=False)
+class FitResult:
+    """Everything a run reports; :meth:`to_json` is ``result.json``."""
+
+    status: str = attrs.field(metadata=STABLE)  # converged | stopped | failed
+    message: str
+    output: str
+    files: list[str]
+    score: Score = attrs.field(metadata=STABLE)
+    metrics: dict[str, float | None] = attrs.field(metadata={"stable": True, "keys": METRIC_KEYS})
+    iterations: int
+    evaluations: int
+    gradients: int
+    gradient: str
+    timing: Timing = attrs.field(metadata=STABLE)
+    engine: dict[str, Any] = attrs.field(metadata={"stable": True, "keys": ("name",)})
+    optimizer: dict[str, Any] = attrs.field(metadata={"stable": True, "keys": ("name",)})
+    executor: str
+    structures: list[dict[str, Any]]
+    starts: list[dict[str, Any]]
+    parameters: list[dict[str, Any]]
+    space: dict[str, Any]
+    versions: dict[str, str]
+    config: str
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self, value_serializer=_json_value)
+
+
+def _stable_keys(cls: type, prefix: str = "") -> list[str]:
+    attrs.resolve_types(cls)
+    keys = []
+    for field in attrs.fields(cls):
+        if not field.metadata.get("stable"):
+            continue
+        name = prefix + field.name
+        if attrs.has(field.type):
+            keys += _stable_keys(field.type, name + ".")
+        else:
+            keys += [f"{name}.{k}" for k in field.metadata["keys"]] if "keys" in field.metadata else [name]
+    return keys
+
+
+#: The dotted ``result.json`` keys scripts may rely on.
+RESULT_KEYS = tuple(_stable_keys(FitResult))
+
+
+@attrs.frozen(eq=False)
+class Prepared:
+    """A run ready to fit: what :func:`prepare` built from the configuration."""
+
+    config: RunConfig
+    plugins: Registry
+    molecules: tuple[Molecule, ...]
+    forcefield: ForceField
+    space: ParameterSpace
+    objective: Objective
+    optimizer: Optimizer
+    executor: Executor
+    engine_description: dict[str, Any]
+    outputs: tuple[Path, ...]
+    counters: Counters
+
+
+def _space(cfg: RunConfig, forcefield: ForceField) -> ParameterSpace:
     p = cfg.parameters
     space = ParameterSpace.from_forcefield(
-        start_ff,
+        forcefield,
         kinds=p.kinds,
         fields=p.fields,
         sections=p.sections,
@@ -205,6 +249,36 @@ def run_fit(
     )
     if space.size == 0:
         raise ConfigError(f"{cfg.path}: [parameters] selects no active parameter")
+    return space
+
+
+def _refuse_lossy_outputs(plugins: Registry, forcefield: ForceField, outputs: list[Path]) -> None:
+    """Refuse a lossy output before the fit, not after it."""
+    for path in outputs:
+        lost = lossy_terms(forcefield, plugins.by_suffix("format", str(path)).name)
+        if lost:
+            raise ConversionLossError(
+                f"{path.name}: writing the force field in this format would lose: " + "; ".join(lost)
+            )
+
+
+def prepare(cfg: RunConfig, plugins: Registry | None = None) -> Prepared:
+    """Configuration → objective, every plugin resolved and every file read."""
+    plugins = plugins or registry()
+    engine_record = plugins.get("engine", cfg.engine)
+    optimizer_record = plugins.get("optimizer", cfg.optimizer)
+    executor_record = plugins.get("executor", cfg.executor)
+    terms = [(o.kind, o.weight, o.options) for o in cfg.objective] or list(DEFAULT_TERMS)
+    for kind, _, _ in terms:
+        plugins.get("residual", kind)
+
+    loaded = _load_structures(cfg)
+    molecules = [m for m, _ in loaded]
+    start_ff = _starting_forcefield(cfg, loaded)
+    systems = [build_system(m, start_ff, mmo=mmo) for m, mmo in loaded]
+    outputs = _output_paths(cfg, cfg.output)
+    _refuse_lossy_outputs(plugins, start_ff, outputs)
+    space = _space(cfg, start_ff)
 
     engine = engine_record.create(**cfg.engine_options)
     optimizer = optimizer_record.create(**cfg.optimizer_options)
@@ -214,15 +288,7 @@ def run_fit(
             f"traceable; use a scipy optimizer (e.g. scipy:lbfgsb) or a traceable engine (jax)"
         )
     executor = executor_record.create(**cfg.executor_options)
-    output: Path = cfg.output
-    output.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = output / CHECKPOINT
-
-    x_start = space.x0
-    iteration0 = 0
-    if resume:
-        x_start, iteration0 = _read_checkpoint(checkpoint_path, space)
-
+    counters = Counters()
     try:
         objective = Objective.build(
             molecules=molecules,
@@ -233,76 +299,131 @@ def run_fit(
             executor=executor,
             ts_method=cfg.ts_method,
             groups=[spec.group for spec in cfg.structures],
+            plugins=plugins,
+            counters=counters,
         )
+    except BaseException:
+        executor.shutdown()
+        raise
+    return Prepared(
+        cfg,
+        plugins,
+        tuple(molecules),
+        start_ff,
+        space,
+        objective,
+        optimizer,
+        executor,
+        engine.describe(),
+        tuple(outputs),
+        counters,
+    )
+
+
+def _checkpointer(prepared: Prepared, iteration0: int, progress: Progress):
+    """The optimizer callback: checkpoint and progress after every iteration."""
+    space = prepared.space
+    path = prepared.config.output / CHECKPOINT
+    state = {"iteration": iteration0}
+
+    def on_iteration(x: np.ndarray, score: float) -> None:
+        state["iteration"] += 1
+        checkpoint = {
+            "iteration": state["iteration"],
+            "score": float(score),
+            "x": list(map(float, x)),
+            "parameter_ids": space.ids,
+            "space": space.to_dict(),
+        }
+        write_text_atomic(path, json.dumps(checkpoint))
+        progress.update(state["iteration"], float(score))
+
+    return on_iteration
+
+
+def fit(prepared: Prepared, resume: bool = False, progress: Progress | None = None) -> FitResult:
+    """Run the optimizer from the start (or the checkpoint); the result, not yet written."""
+    started = time.perf_counter()
+    cfg, space, objective = prepared.config, prepared.space, prepared.objective
+    progress = progress or Progress(enabled=False)
+    cfg.output.mkdir(parents=True, exist_ok=True)
+    x_start, iteration0 = space.x0, 0
+    if resume:
+        x_start, iteration0 = _read_checkpoint(cfg.output / CHECKPOINT, space)
+    try:
         score_initial = objective.value(space.x0)
-        state = {"iteration": iteration0}
-
-        def on_iteration(x: np.ndarray, score: float) -> None:
-            state["iteration"] += 1
-            write_text_atomic(
-                checkpoint_path,
-                json.dumps(
-                    {
-                        "iteration": state["iteration"],
-                        "score": float(score),
-                        "x": list(map(float, x)),
-                        "parameter_ids": space.ids,
-                        "space": space.to_dict(),
-                    }
-                ),
-            )
-            progress.update(state["iteration"], float(score))
-
-        result = optimizer.minimize(objective, x_start, space.bounds, callback=on_iteration)
+        callback = _checkpointer(prepared, iteration0, progress)
+        result = prepared.optimizer.minimize(objective, x_start, space.bounds, callback=callback)
     finally:
         progress.close()
-        executor.shutdown()
+        prepared.executor.shutdown()
 
     status = result.status
     x_final = np.asarray(result.x, dtype=float)
     score_final = float(result.score)
     if not np.isfinite(score_final):
         status = "failed"
-    metrics = objective.metrics(x_final) if status != "failed" else {}
-    fitted = space.forcefield_at(x_final)
-    files = []
-    if status != "failed":
-        for path in outputs:
-            write_forcefield(fitted, path)
-            files.append(path.name)
-
-    summary: dict[str, Any] = {
-        "status": status,
-        "message": result.message,
-        "output": str(output),
-        "files": files,
-        "score": {
-            "initial": _json_float(score_initial),
-            "final": _json_float(score_final),
-            "by_kind": {k: _json_float(v) for k, v in objective.score_by_kind(x_final).items()}
-            if status != "failed"
+    usable = status != "failed"
+    counters = prepared.counters
+    return FitResult(
+        status=status,
+        message=result.message,
+        output=str(cfg.output),
+        files=[],
+        score=Score(
+            initial=_json_float(score_initial),
+            final=_json_float(score_final),
+            by_kind={k: _json_float(v) for k, v in objective.score_by_kind(x_final).items()}
+            if usable
             else {},
-        },
-        "metrics": {k: _json_float(v) for k, v in metrics.items()},
-        "iterations": iteration0 + result.iterations,
-        "evaluations": objective.evaluations,
-        "gradient": objective.gradient_path,
-        "timing": {"total_s": time.perf_counter() - started, "compile_s": objective.compile_seconds},
-        "engine": {"name": cfg.engine, **engine.describe()},
-        "optimizer": {"name": cfg.optimizer, "options": cfg.optimizer_options},
-        "executor": cfg.executor,
-        "structures": [{"name": m.name, "kind": str(m.kind), "atoms": m.n_atoms} for m in molecules],
-        "starts": [_start_summary(s) for s in getattr(result, "starts", ())],
-        "parameters": [
+        ),
+        metrics={k: _json_float(v) for k, v in (objective.metrics(x_final) if usable else {}).items()},
+        iterations=iteration0 + result.iterations,
+        evaluations=counters.evaluations + result.program_evaluations,
+        gradients=counters.gradients,
+        gradient=objective.gradient_path,
+        timing=Timing(
+            total_s=time.perf_counter() - started, compile_s=counters.compile_seconds + result.compile_seconds
+        ),
+        engine={"name": cfg.engine, **prepared.engine_description},
+        optimizer={"name": cfg.optimizer, "options": cfg.optimizer_options},
+        executor=cfg.executor,
+        structures=[{"name": m.name, "kind": str(m.kind), "atoms": m.n_atoms} for m in prepared.molecules],
+        starts=[_start_summary(s) for s in getattr(result, "starts", ())],
+        parameters=[
             {"id": pid, "start": float(a), "final": float(b)}
             for pid, a, b in zip(space.ids, space.x0, x_final, strict=True)
         ],
-        "space": space.to_dict(),
-        "versions": _versions(),
-        "config": str(cfg.path),
-    }
-    write_text_atomic(output / RESULT, json.dumps(summary, indent=2))
-    return summary
+        space=space.to_dict(),
+        versions=_versions(prepared.plugins),
+        config=str(cfg.path),
+    )
+
+
+def report(prepared: Prepared, result: FitResult) -> FitResult:
+    """Write the fitted force field (unless the fit failed) and ``result.json``; the
+    result with the files written."""
+    files = []
+    if result.status != "failed":
+        fitted = prepared.space.forcefield_at([p["final"] for p in result.parameters])
+        for path in prepared.outputs:
+            write_forcefield(fitted, path)
+            files.append(path.name)
+    result = attrs.evolve(result, files=files)
+    write_text_atomic(prepared.config.output / RESULT, json.dumps(result.to_json(), indent=2))
+    return result
+
+
+def run_fit(
+    cfg: RunConfig,
+    overrides: dict[str, Any] | None = None,
+    resume: bool = False,
+    progress: Progress | None = None,
+    plugins: Registry | None = None,
+) -> dict[str, Any]:
+    """prepare → fit → report; returns what ``result.json`` holds."""
+    prepared = prepare(attrs.evolve(cfg, **(overrides or {})), plugins)
+    return report(prepared, fit(prepared, resume, progress)).to_json()
 
 
 def _json_value(_cls: Any, _attribute: Any, value: Any) -> Any:

@@ -23,7 +23,7 @@ points (:func:`newton_minimize`'s ``finish_fresh``): one linear solve with its
 Cholesky factor and one parameter-derivative of the gradient. The starting coordinates get
 no derivative: the minimum a converged relaxation reaches does not move when the
 start moves a little — which is also why a fit may start each relaxation from the
-previous minimum (see :mod:`q2mm.objective_analytical`).
+previous minimum (see :mod:`q2mm.objective.analytical`).
 
 A relaxation hands back a :class:`RelaxStart` for the next one: its minima together
 with the Newton matrix there and its Cholesky factor. A fit's next trial point is

@@ -52,10 +52,11 @@ import attrs
 import jax
 import numpy as np
 from q2mm.errors import ConfigError
-from q2mm.optimizers.multistart import SAMPLERS, MultiStartResult, StartRecord, sample_starts
-from q2mm.optimizers.tracking import Callback, scales_for
+from q2mm.optimizers.multistart import MultiStartResult, StartDesign, StartRecord, status_tally, totals
+from q2mm.optimizers.tracking import Callback
+from q2mm.protocols import Objective
 
-from .optimizers import InJitOptimizer, InJitResult, account, make_problem, refuse_untraceable, to_result
+from .optimizers import InJitOptimizer, InJitResult, make_problem, refuse_untraceable, to_result
 from .programs import Problem, controls, program, run
 
 MODES = ("auto", "vmap", "loop")
@@ -75,7 +76,6 @@ class JaxMultiStartResult(MultiStartResult):
     of each mode; empty when none was made) and the spread of the fitted parameters."""
 
     mode: str = ""
-    compile_seconds: float = 0.0
     run_seconds: float = 0.0
     calibration: Mapping[str, float] = attrs.field(factory=dict)
     spread: np.ndarray = attrs.field(factory=lambda: np.zeros(0))
@@ -99,12 +99,9 @@ class JaxMultiStart:
         measure: bool | None = None,
         workers: int | None = None,
     ):
-        if starts < 1:
-            raise ConfigError(f"{self.name}: starts must be at least 1, got {starts}")
-        if sampler not in SAMPLERS:
-            raise ConfigError(
-                f"{self.name}: unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}"
-            )
+        self.design = StartDesign(
+            self.name, int(starts), sampler, int(seed), bool(include_start), float(spread)
+        )
         if mode not in MODES:
             raise ConfigError(f"{self.name}: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if workers is not None and workers < 1:
@@ -121,37 +118,21 @@ class JaxMultiStart:
             )
         self.inner_name = inner
         self.inner = created
-        self.starts = int(starts)
-        self.sampler = sampler
-        self.seed = int(seed)
-        self.include_start = bool(include_start)
-        self.spread = float(spread)
         self.mode = mode
         self.batch_size = None if batch_size is None else int(batch_size)
         self.measure = measure
         self.workers = workers
 
-    def start_points(
-        self, objective: Any, x0: np.ndarray, bounds: Sequence[tuple[float, float]]
-    ) -> np.ndarray:
-        """The starts, shape (n, len(x0)), exactly as the core's multistart draws them."""
-        sampled = sample_starts(
-            x0,
-            bounds,
-            self.starts - int(self.include_start),
-            sampler=self.sampler,
-            seed=self.seed,
-            spread=self.spread,
-            scale=scales_for(objective, x0),
-        )
-        return np.vstack([x0[None, :], sampled]) if self.include_start else sampled
-
     def minimize(
-        self, objective: Any, x0: np.ndarray, bounds: Sequence[tuple[float, float]], callback: Callback = None
+        self,
+        objective: Objective,
+        x0: np.ndarray,
+        bounds: Sequence[tuple[float, float]],
+        callback: Callback = None,
     ) -> JaxMultiStartResult:
         refuse_untraceable(objective, self.name)
         x0 = np.asarray(x0, dtype=float)
-        points = self.start_points(objective, x0, bounds)
+        points = self.design.points(objective, x0, bounds)
         runner = _Runner(objective, self.inner, make_problem(objective, points, bounds))
         n = len(points)
         batch = min(n, self.batch_size or (n if self.mode == "vmap" else CALIBRATION_BATCH))
@@ -169,7 +150,6 @@ class JaxMultiStart:
             runner_workers = self.workers or cores
             runner.run_loop(runner_workers)
         results = [runner.results[i] for i in range(n)]
-        account(objective, runner.compile_seconds, sum(r.evaluations for r in results))
         records = tuple(StartRecord(index=i, start=points[i], result=r) for i, r in enumerate(results))
         summary = self._summarize(records, mode, runner, calibration)
         if callback is not None and math.isfinite(summary.score):
@@ -180,8 +160,7 @@ class JaxMultiStart:
         usable = [r for r in records if r.result.status != "failed" and math.isfinite(r.result.score)]
         finite = [r for r in records if math.isfinite(r.result.score)]
         common = {
-            "iterations": sum(r.result.iterations for r in records),
-            "evaluations": sum(r.result.evaluations for r in records),
+            **totals(records),
             "starts": records,
             "mode": mode,
             "compile_seconds": runner.compile_seconds,
@@ -202,8 +181,7 @@ class JaxMultiStart:
                 **common,
             )
         best = min(usable, key=lambda r: r.result.score)
-        counts = {s: sum(r.result.status == s for r in records) for s in ("converged", "stopped", "failed")}
-        tally = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+        tally = status_tally(records)
         return JaxMultiStartResult(
             x=best.result.x,
             score=best.result.score,
@@ -220,7 +198,7 @@ class _Runner:
     """Runs starts of one problem through the single or the batched program and
     collects per-start results, compile and run time."""
 
-    def __init__(self, objective: Any, inner: InJitOptimizer, problem: Problem) -> None:
+    def __init__(self, objective: Objective, inner: InJitOptimizer, problem: Problem) -> None:
         self.objective = objective
         self.inner = inner
         self.problem = problem

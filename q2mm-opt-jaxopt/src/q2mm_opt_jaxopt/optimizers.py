@@ -5,16 +5,17 @@ one program that runs the whole optimization — every iteration, line search an
 convergence test — inside ``jax.lax.while_loop`` (:mod:`q2mm_opt_jaxopt.loop`), then
 runs it once. They work in the core's scaled coordinates (y = x / natural size,
 :class:`q2mm.optimizers.tracking.Tracker`) and need a traceable objective: the score
-function they compile is ``Objective.jax_value_fn`` (+inf where an MM relaxation
+function they compile is the objective's ``traced_score()`` (+inf where an MM relaxation
 failed), which already holds every residual kind and the transition-state curvature
 handling of the objective.
 
 Time is reported in two parts, compiling and running: the result carries
-``compile_seconds`` and ``run_seconds``, the message states both, and compile time is
-added to ``Objective.compile_seconds`` (what ``q2mm run`` writes as
-``timing.compile_s``); score evaluations made inside the program are added to
-``Objective.evaluations``. The callback runs once, with the result, after the
-compiled run: iterations happen inside one program and cannot call back cheaply.
+``compile_seconds`` and ``run_seconds`` and the message states both; score
+evaluations made inside the program are its ``program_evaluations``. The run driver
+adds both to what the objective's own counters say (``timing.compile_s`` and
+``evaluations`` of ``result.json``): the objective never sees the program's work.
+The callback runs once, with the result, after the compiled run: iterations happen
+inside one program and cannot call back cheaply.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import attrs
 import numpy as np
 from q2mm.errors import ConfigError
 from q2mm.optimizers.tracking import Callback, Tracker
-from q2mm.protocols import OptimizeResult
+from q2mm.protocols import Objective, OptimizeResult
 
 from . import methods
 from .loop import REASON, VERDICT, Status
@@ -36,24 +37,23 @@ from .programs import Problem, controls, program, run
 
 @attrs.frozen(eq=False)
 class InJitResult(OptimizeResult):
-    """An :class:`~q2mm.protocols.OptimizeResult` with the time spent compiling (0
-    when the program was already compiled) and running."""
+    """An :class:`~q2mm.protocols.OptimizeResult` with the time spent running (its
+    ``compile_seconds`` is 0 when the program was already compiled)."""
 
-    compile_seconds: float = 0.0
     run_seconds: float = 0.0
 
 
-def refuse_untraceable(objective: Any, name: str) -> None:
-    if not getattr(objective, "traceable", False):
-        engine = getattr(getattr(objective, "engine", None), "name", "?")
+def refuse_untraceable(objective: Objective, name: str) -> None:
+    if not objective.traceable:
         raise ConfigError(
-            f"optimizer {name!r} needs a JAX-traceable objective but engine {engine!r} is not traceable; "
+            f"optimizer {name!r} needs a JAX-traceable objective but engine {objective.engine_name!r} "
+            "is not traceable; "
             "use a scipy optimizer (e.g. scipy:lbfgsb, or multistart with a scipy inner optimizer) "
             "or a traceable engine (jax)"
         )
 
 
-def make_problem(objective: Any, points: np.ndarray, bounds: Sequence[tuple[float, float]]) -> Problem:
+def make_problem(objective: Objective, points: np.ndarray, bounds: Sequence[tuple[float, float]]) -> Problem:
     trackers = [Tracker(objective, point, bounds, None) for point in np.atleast_2d(points)]
     return Problem(
         y0=np.stack([t.y0 for t in trackers]),
@@ -80,24 +80,18 @@ def to_result(
     reason = REASON[status].format(criticality=float(pick(outcome["criticality"])), iterations=iterations)
     if verdict != "failed" and not math.isfinite(score):
         verdict, reason = "failed", f"no finite score was met ({reason})"
+    evaluations = int(pick(outcome["evaluations"]))
     return InJitResult(
         x=np.asarray(pick(outcome["best"]), dtype=float) * problem.scale[row],
         score=score,
         iterations=iterations,
-        evaluations=int(pick(outcome["evaluations"])),
+        evaluations=evaluations,
+        program_evaluations=evaluations,
         status=verdict,
         message=f"{reason}; compile {compile_s:.2f} s, run {run_s:.3f} s",
         compile_seconds=compile_s,
         run_seconds=run_s,
     )
-
-
-def account(objective: Any, compile_seconds: float, evaluations: int) -> None:
-    """Add what the compiled program spent to the objective's own counters."""
-    if hasattr(objective, "compile_seconds"):
-        objective.compile_seconds += compile_seconds
-    if hasattr(objective, "evaluations"):
-        objective.evaluations += evaluations
 
 
 class InJitOptimizer:
@@ -123,7 +117,11 @@ class InJitOptimizer:
         return controls(self.max_iterations, self.gtol, self.ftol)
 
     def minimize(
-        self, objective: Any, x0: np.ndarray, bounds: Sequence[tuple[float, float]], callback: Callback = None
+        self,
+        objective: Objective,
+        x0: np.ndarray,
+        bounds: Sequence[tuple[float, float]],
+        callback: Callback = None,
     ) -> InJitResult:
         refuse_untraceable(objective, self.name)
         x0 = np.asarray(x0, dtype=float)
@@ -132,7 +130,6 @@ class InJitOptimizer:
         compile_s = compiled.compile_seconds if new else 0.0
         outcome, run_s = run(compiled.executable, problem.rows(0), self.limits)
         result = to_result(outcome, problem, 0, None, compile_s, run_s)
-        account(objective, compile_s, result.evaluations)
         if callback is not None and math.isfinite(result.score):
             callback(result.x, result.score)
         return result

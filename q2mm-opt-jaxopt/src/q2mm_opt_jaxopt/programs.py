@@ -1,15 +1,16 @@
 """Compiled solver programs: built once per (objective, method, shape), kept, timed.
 
 A program is :func:`q2mm_opt_jaxopt.loop.solve` for one method with the objective's
-pure score function (``Objective.jax_value_fn``) traced into it, compiled ahead of
+pure score function (:meth:`q2mm.protocols.Objective.traced_score`) traced into it, compiled ahead of
 time (``jax.jit(...).lower(...).compile()``) so that compiling and running are timed
 apart: compiling costs seconds, running milliseconds. Programs are kept per
 objective (weakly: they go when the objective goes), so further starts, later calls
 and other optimizer instances with the same settings reuse them without tracing
 again. Two shapes exist: *single* (one start) and *batch* (``vmap`` over b starts).
 
-JAX's persistent compilation cache is switched on through the JAX engine's helper,
-so a second process loads the compiled programs from disk instead of compiling.
+JAX's persistent compilation cache is switched on through the core's
+:mod:`q2mm.jax_runtime`, so a second process loads the compiled programs from disk
+instead of compiling.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import attrs
 import jax
 import numpy as np
 from q2mm.jax_runtime import configure
+from q2mm.protocols import Objective
 
 from .loop import Controls, Outcome, solve
 
@@ -65,7 +67,7 @@ def controls(max_iterations: int, gtol: float, ftol: float) -> Controls:
     )
 
 
-def program(objective: Any, method: Any, size: int, batch: int | None = None) -> tuple[Program, bool]:
+def program(objective: Objective, method: Any, size: int, batch: int | None = None) -> tuple[Program, bool]:
     """The compiled program and whether it was compiled by this call."""
     kept = _programs.setdefault(objective, {})
     key = (method, size, batch)
@@ -73,7 +75,7 @@ def program(objective: Any, method: Any, size: int, batch: int | None = None) ->
         return kept[key], False
     # Jitted on its own, the score function is traced once and lowered once per
     # program, however often the method's line search calls it.
-    fn = functools.partial(solve, method, jax.jit(objective.jax_value_fn))
+    fn = functools.partial(solve, method, jax.jit(objective.traced_score()))
     if batch is not None:
         fn = jax.vmap(fn, in_axes=(0, 0, 0, 0, None))
     shape = (size,) if batch is None else (batch, size)

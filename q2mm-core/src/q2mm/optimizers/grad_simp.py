@@ -23,13 +23,12 @@ stopped after ``max_cycles``. The callback runs once per cycle.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
 
 from ..errors import ConfigError, FitFailure
-from ..protocols import OptimizeResult
+from ..protocols import Objective, OptimizeResult
 from .tracking import Callback, Tracker
 
 DAMPING = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
@@ -96,7 +95,11 @@ class GradSimp:
         return out
 
     def minimize(
-        self, objective: Any, x0: np.ndarray, bounds: Sequence[tuple[float, float]], callback: Callback = None
+        self,
+        objective: Objective,
+        x0: np.ndarray,
+        bounds: Sequence[tuple[float, float]],
+        callback: Callback = None,
     ) -> OptimizeResult:
         tracker = Tracker(objective, x0, bounds, callback)
         y = tracker.clip(tracker.y0)

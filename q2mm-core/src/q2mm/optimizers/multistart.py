@@ -22,8 +22,8 @@ import numpy as np
 from scipy.stats import qmc
 
 from ..errors import ConfigError
-from ..protocols import OptimizeResult
-from .tracking import Callback, scales_for
+from ..protocols import Objective, OptimizeResult
+from .tracking import Callback
 
 SAMPLERS = ("sobol", "lhs")
 
@@ -69,6 +69,58 @@ def sample_starts(
     return qmc.scale(unit, lower, upper) if x0.size else unit
 
 
+@attrs.frozen
+class StartDesign:
+    """How a multi-start draws its starts (see the module docstring); validated once,
+    shared by every multi-start optimizer (``owner`` names it in messages)."""
+
+    owner: str
+    starts: int = 8
+    sampler: str = "sobol"
+    seed: int = 0
+    include_start: bool = True
+    spread: float = 0.5
+
+    def __attrs_post_init__(self) -> None:
+        if self.starts < 1:
+            raise ConfigError(f"{self.owner}: starts must be at least 1, got {self.starts}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(
+                f"{self.owner}: unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}"
+            )
+
+    def points(
+        self, objective: Objective, x0: np.ndarray, bounds: Sequence[tuple[float, float]]
+    ) -> np.ndarray:
+        """The starts, shape (starts, len(x0)): x0 first unless ``include_start`` is false."""
+        x0 = np.asarray(x0, dtype=float)
+        sampled = sample_starts(
+            x0,
+            bounds,
+            self.starts - int(self.include_start),
+            sampler=self.sampler,
+            seed=self.seed,
+            spread=self.spread,
+            scale=objective.scales(x0),
+        )
+        return np.vstack([x0[None, :], sampled]) if self.include_start else sampled
+
+
+def _total(records: Sequence[StartRecord], field: str) -> Any:
+    return sum(getattr(r.result, field) for r in records)
+
+
+def totals(records: Sequence[StartRecord]) -> dict[str, Any]:
+    """What every start cost, for the multi-start's own result."""
+    fields = ("iterations", "evaluations", "compile_seconds", "program_evaluations")
+    return {field: _total(records, field) for field in fields}
+
+
+def status_tally(records: Sequence[StartRecord]) -> str:
+    counts = {s: sum(r.result.status == s for r in records) for s in ("converged", "stopped", "failed")}
+    return ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+
+
 class MultiStart:
     name = "multistart"
 
@@ -84,66 +136,48 @@ class MultiStart:
     ):
         if inner == self.name:
             raise ConfigError("multistart cannot run itself as its inner optimizer")
-        if starts < 1:
-            raise ConfigError(f"multistart: starts must be at least 1, got {starts}")
-        if sampler not in SAMPLERS:
-            raise ConfigError(f"multistart: unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        self.design = StartDesign(
+            self.name, int(starts), sampler, int(seed), bool(include_start), float(spread)
+        )
         from ..plugins import registry
 
         self.inner_name = inner
         self.inner = registry().create("optimizer", inner, **dict(inner_options or {}))
-        self.starts = int(starts)
-        self.sampler = sampler
-        self.seed = int(seed)
-        self.include_start = bool(include_start)
-        self.spread = float(spread)
 
     @property
     def requires(self) -> frozenset[str]:
         return frozenset(self.inner.requires)
 
     def minimize(
-        self, objective: Any, x0: np.ndarray, bounds: Sequence[tuple[float, float]], callback: Callback = None
+        self,
+        objective: Objective,
+        x0: np.ndarray,
+        bounds: Sequence[tuple[float, float]],
+        callback: Callback = None,
     ) -> MultiStartResult:
-        x0 = np.asarray(x0, dtype=float)
-        sampled = sample_starts(
-            x0,
-            bounds,
-            self.starts - int(self.include_start),
-            sampler=self.sampler,
-            seed=self.seed,
-            spread=self.spread,
-            scale=scales_for(objective, x0),
-        )
-        points = [x0, *sampled] if self.include_start else list(sampled)
         records = []
-        for i, point in enumerate(points):
+        for i, point in enumerate(self.design.points(objective, x0, bounds)):
             result = self.inner.minimize(objective, point, bounds, callback)
             records.append(StartRecord(index=i, start=point, result=result))
         usable = [r for r in records if r.result.status != "failed" and math.isfinite(r.result.score)]
-        iterations = sum(r.result.iterations for r in records)
-        evaluations = sum(r.result.evaluations for r in records)
         if not usable:
             first = records[0].result
             return MultiStartResult(
                 x=first.x,
                 score=first.score,
-                iterations=iterations,
-                evaluations=evaluations,
                 status="failed",
                 message=f"all {len(records)} starts failed; first: {first.message}",
                 starts=tuple(records),
+                **totals(records),
             )
         best = min(usable, key=lambda r: r.result.score)
-        counts = {s: sum(r.result.status == s for r in records) for s in ("converged", "stopped", "failed")}
-        summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
         return MultiStartResult(
             x=best.result.x,
             score=best.result.score,
-            iterations=iterations,
-            evaluations=evaluations,
             status=best.result.status,
-            message=f"best of {len(records)} starts is #{best.index} ({summary}): {best.result.message}",
+            message=f"best of {len(records)} starts is #{best.index} "
+            f"({status_tally(records)}): {best.result.message}",
             starts=tuple(records),
             best=best.index,
+            **totals(records),
         )

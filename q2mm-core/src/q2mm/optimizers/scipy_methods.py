@@ -34,7 +34,7 @@ import numpy as np
 from scipy.optimize import BFGS, least_squares, minimize
 
 from ..errors import ConfigError, FitFailure
-from ..protocols import OptimizeResult
+from ..protocols import Objective, OptimizeResult
 from .tracking import Callback, Tracker
 
 
@@ -80,7 +80,11 @@ class _ScipyMinimize:
         )
 
     def minimize(
-        self, objective: Any, x0: np.ndarray, bounds: Sequence[tuple[float, float]], callback: Callback = None
+        self,
+        objective: Objective,
+        x0: np.ndarray,
+        bounds: Sequence[tuple[float, float]],
+        callback: Callback = None,
     ) -> OptimizeResult:
         tracker = Tracker(objective, x0, bounds, callback)
 
@@ -204,7 +208,11 @@ class _LeastSquares:
         self.tolerances = {"ftol": ftol, "xtol": xtol, "gtol": gtol}
 
     def minimize(
-        self, objective: Any, x0: np.ndarray, bounds: Sequence[tuple[float, float]], callback: Callback = None
+        self,
+        objective: Objective,
+        x0: np.ndarray,
+        bounds: Sequence[tuple[float, float]],
+        callback: Callback = None,
     ) -> OptimizeResult:
         tracker = Tracker(objective, x0, bounds, callback)
         if self.method == "lm" and tracker.bounded:

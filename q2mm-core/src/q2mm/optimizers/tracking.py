@@ -4,7 +4,7 @@ Scaled coordinates. Fitted parameters differ by orders of magnitude (a C–H for
 constant ≈ 700 kcal/(mol·Å²), its r0 ≈ 1.1 Å), which cripples methods whose steps or
 tolerances are isotropic (L-BFGS-B's first step, Nelder–Mead's simplex, Powell's line
 searches, trust regions). Each optimizer therefore works on y = x / s with s the
-parameter's natural scale (:func:`q2mm.finite_difference.parameter_scale`: its start
+parameter's natural scale (:meth:`q2mm.protocols.Objective.scales`: its start
 magnitude for strengths, 1 Å / 1 rad for equilibrium values); bounds are scaled the
 same way. Callbacks and results are always in x.
 
@@ -21,22 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, RelaxationFailure
-from ..finite_difference import parameter_scale
-from ..protocols import OptimizeResult
+from ..protocols import Objective, OptimizeResult
 
 Callback = Callable[[np.ndarray, float], None] | None
-
-
-def scales_for(objective: Any, x0: np.ndarray) -> np.ndarray:
-    space = getattr(objective, "space", None)
-    if space is None:
-        return np.ones_like(x0)
-    return np.array([parameter_scale(pid, v) for pid, v in zip(space.ids, x0, strict=True)])
 
 
 class Tracker:
@@ -44,7 +35,7 @@ class Tracker:
 
     def __init__(
         self,
-        objective: Any,
+        objective: Objective,
         x0: np.ndarray,
         bounds: Sequence[tuple[float, float]],
         callback: Callback,
@@ -52,7 +43,7 @@ class Tracker:
     ) -> None:
         self.objective = objective
         self.x0 = np.asarray(x0, dtype=float)
-        self.scale = scales_for(objective, self.x0) if scale is None else np.asarray(scale, dtype=float)
+        self.scale = objective.scales(self.x0) if scale is None else np.asarray(scale, dtype=float)
         lower = np.array([-math.inf if lo is None else lo for lo, _ in bounds], dtype=float)
         upper = np.array([math.inf if hi is None else hi for _, hi in bounds], dtype=float)
         if lower.shape != self.x0.shape:
@@ -60,7 +51,7 @@ class Tracker:
         self.lower, self.upper = lower / self.scale, upper / self.scale
         self.callback = callback
         self.iterations = 0
-        self.evaluations_at_start = getattr(objective, "evaluations", 0)
+        self.evaluations_at_start = objective.counters.evaluations
         self.best_x = self.x0.copy()
         self.best_score = math.inf
         self.worst_score = -math.inf
@@ -171,4 +162,4 @@ class Tracker:
 
     @property
     def evaluations(self) -> int:
-        return getattr(self.objective, "evaluations", 0) - self.evaluations_at_start
+        return self.objective.counters.evaluations - self.evaluations_at_start

@@ -1,7 +1,7 @@
 """The tether residual: keep fitted parameters near their starting values.
 
 A regularizer, not a QM observable: (v − v_start) / scale for each fitted parameter,
-with the scale of :func:`q2mm.finite_difference.parameter_scale` — the parameter's own
+with the scale of :meth:`q2mm.parameters.ParameterSpace.scales` — the parameter's own
 magnitude for force constants (so the residual is the relative change), 1 Å / 1 rad
 for equilibrium values. It acts on the full parameter vector (``needs = {"values"}``)
 at one slot per fitted parameter (tied parameters share a value, so one slot says
@@ -16,7 +16,6 @@ from typing import Any
 import attrs
 import numpy as np
 
-from ..finite_difference import parameter_scale
 from ..parameters import ParameterSpace
 from .weights import DEFAULT_WEIGHTS
 
@@ -39,7 +38,7 @@ def build(space: ParameterSpace, *, weight: float = DEFAULT_WEIGHTS["tether"]) -
     """``weight`` per unit of scaled change (see the module docstring)."""
     slots = np.array([group[0] for group in space.groups], dtype=int)
     start = np.asarray(space.expand(np.asarray(space.x0, dtype=float), np), dtype=float)[slots]
-    scale = np.array([parameter_scale(pid, v) for pid, v in zip(space.ids, start, strict=True)])
+    scale = space.scales(start)
     weights = np.full(slots.size, float(weight))
     for array in (slots, start, scale, weights):
         array.setflags(write=False)

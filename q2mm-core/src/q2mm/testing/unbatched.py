@@ -3,7 +3,7 @@
 The analytical objective evaluates the structures of a
 :class:`~q2mm.protocols.BatchingEngine` as one traced program; wrapped in
 :class:`Unbatched` the same engine's structures are traced one by one
-(:class:`~q2mm.objective_analytical.SessionBatch`). The two must agree to round-off.
+(:class:`~q2mm.objective.analytical.SessionBatch`). The two must agree to round-off.
 """
 
 from __future__ import annotations

@@ -12,24 +12,27 @@ a Hessian, those that need a relaxation, …): an engine that can batch
 whole batch, which is what keeps compilation of many-structure fits short; other
 traceable engines are batched here structure by structure.
 
-Relaxations start from the MM minima of the best point evaluated so far (the QM
-geometries at first), with whatever else the engine keeps in a relaxation start (the
-JAX engine: the Newton matrices there): near the optimum a fit's steps are small, so
-a warm-started relaxation needs a few gradient-only steps instead of a dozen Newton
-steps. The minimum reached is the same one — the relaxation follows its basin as the
-parameters move, and its derivative does not depend on the start — but a trial whose
+State between evaluations, explicit in :class:`WarmStarts`: relaxations start from
+the MM minima of the best point evaluated so far (the QM geometries at first), with
+whatever else the engine keeps in a relaxation start (the JAX engine: the Newton
+matrices there): near the optimum a fit's steps are small, so a warm-started
+relaxation needs a few gradient-only steps instead of a dozen Newton steps. The
+minimum reached is the same one — the relaxation follows its basin as the parameters
+move, and its derivative does not depend on the start — but a trial whose
 warm-started relaxation fails is evaluated again from the QM geometries before it
-counts as failed. Pure functions handed to in-JIT optimizers (:attr:`value_fn`)
-always start from the QM geometries.
+counts as failed. The last point's outputs are kept too, so that the score, gradient,
+residuals and reports of one point come from one compiled evaluation. Pure functions
+handed to in-JIT optimizers (:attr:`AnalyticalPath.value_fn`) always start from the
+QM geometries.
 
 The engine is also told which parameter slots the fit moves
 (:class:`~q2mm.protocols.FrozenValues`), so that it can evaluate the terms that read
 none of them once, at the QM geometries, instead of at every evaluation.
 
 Imported only when a traceable engine is used, so q2mm-core never imports JAX on its
-own. Importing it turns on JAX's float64 mode (q2mm computes in float64 throughout).
-Each function is jitted on first use; the time of that first call is counted as
-compile time (``Objective.compile_seconds``).
+own; importing it applies :func:`q2mm.jax_runtime.configure` (float64 first of all).
+Each function is jitted on first use; the time of that first call is added to the
+counters' compile time.
 """
 
 from __future__ import annotations
@@ -38,15 +41,22 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import jax
+import attrs
 import numpy as np
 
-jax.config.update("jax_enable_x64", True)
+from ..jax_runtime import configure
 
-import jax.numpy as jnp  # noqa: E402  (after float64 is on)
+configure()  # float64 before any array exists
 
-from .errors import RelaxationFailure  # noqa: E402
-from .protocols import BatchingEngine, FrozenValues, TraceableFunctions  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from ..errors import FitFailure, RelaxationFailure  # noqa: E402
+from ..model import MMSystem  # noqa: E402
+from ..parameters import ParameterSpace  # noqa: E402
+from ..protocols import BatchingEngine, Counters, Engine, FrozenValues, TraceableFunctions  # noqa: E402
+from .binding import WeightedResiduals  # noqa: E402
+from .sessions import Sessions  # noqa: E402
 
 #: Traced in this order: relaxations first, which gives an engine's precomputation
 #: of the Hessians and energies at the QM geometries time to finish in the background.
@@ -69,7 +79,7 @@ class SessionBatch:
     def traceable(self, frozen: FrozenValues | None = None) -> TraceableFunctions:
         functions = [s.traceable(frozen) for s in self.sessions]
 
-        def each(name):
+        def per_session(name):
             def f(values, coordinates=None):
                 where = [None] * len(functions) if coordinates is None else coordinates
                 return tuple(getattr(fn, name)(values, x) for fn, x in zip(functions, where, strict=True))
@@ -83,10 +93,12 @@ class SessionBatch:
         def relax_start(coordinates):
             return tuple(fn.relax_start(x) for fn, x in zip(functions, coordinates, strict=True))
 
-        return TraceableFunctions(each("energy"), each("gradient"), each("hessian"), relax, relax_start)
+        return TraceableFunctions(
+            per_session("energy"), per_session("gradient"), per_session("hessian"), relax, relax_start
+        )
 
 
-def _each(out: Any, count: int) -> Sequence[Any]:
+def _per_structure(out: Any, count: int) -> Sequence[Any]:
     """A batch's per-structure outputs: a tuple as it is, a stacked array split in
     one operation — whose reverse is one concatenation, where indexing structure by
     structure would pad every structure's cotangent to the whole batch (ten ms for
@@ -96,60 +108,101 @@ def _each(out: Any, count: int) -> Sequence[Any]:
     return [piece[0] for piece in jnp.split(out, count, axis=0)]
 
 
+def members_needing(needs: Sequence[frozenset[str]], need: str) -> tuple[int, ...]:
+    return tuple(s for s, wanted in enumerate(needs) if need in wanted)
+
+
+class Batches:
+    """Traceable batches of an objective's structures, one per set of member
+    structures, built outside any trace (engines build arrays). A batching engine
+    traces its per-structure code once per batch; other engines are batched here
+    session by session."""
+
+    def __init__(self, engine: Engine, systems: Sequence[MMSystem], sessions: Sessions, frozen: FrozenValues):
+        self.engine = engine
+        self.systems = tuple(systems)
+        self.sessions = sessions
+        self.frozen = frozen
+        self._built: dict[tuple[int, ...], tuple[Any, TraceableFunctions]] = {}
+
+    def prepare(self, needs: Sequence[frozenset[str]]) -> None:
+        """Build the batches ``needs`` asks for."""
+        for need in NEEDS:
+            members = members_needing(needs, need)
+            if members and members not in self._built:
+                self._built[members] = self._new(members)
+
+    def _new(self, members: tuple[int, ...]) -> tuple[Any, TraceableFunctions]:
+        if isinstance(self.engine, BatchingEngine):
+            batch = self.engine.prepare_batch([self.systems[s] for s in members])
+        else:
+            sessions = self.sessions.get()
+            batch = SessionBatch([sessions[s] for s in members])
+        return batch, batch.traceable(self.frozen)
+
+    def get(self, members: tuple[int, ...]) -> tuple[Any, TraceableFunctions] | None:
+        """(batch, traceable functions) for prepared ``members``; None if empty."""
+        return self._built[members] if members else None
+
+
+@attrs.define
+class WarmStarts:
+    """Where the next relaxations start: ``current`` (the minima of the ``best``
+    point so far) or ``cold`` (the QM geometries). Only the start changes, never the
+    minimum reached (see the module docstring)."""
+
+    cold: Any
+    current: Any
+    best: float = np.inf
+
+    def keep_if_best(self, score: float, starts: Any) -> None:
+        if starts is not None and np.isfinite(score) and score <= self.best:
+            self.best = score
+            self.current = starts
+
+    @property
+    def warm(self) -> bool:
+        return self.current is not self.cold
+
+
 class AnalyticalPath:
-    def __init__(self, objective: Any) -> None:
-        self._objective = objective
-        #: (batch, its traceable functions) by member structures.
-        self._batches: dict[tuple[int, ...], tuple[Any, TraceableFunctions]] = {}
+    """Residuals, score gradients and Jacobians of the weighted residuals, compiled."""
+
+    name = "analytical"
+
+    def __init__(
+        self,
+        space: ParameterSpace,
+        batches: Batches,
+        weighting: WeightedResiduals,
+        names: Sequence[str],
+        counters: Counters,
+    ) -> None:
+        self.space = space
+        self.batches = batches
+        self.weighting = weighting
+        self.needs = weighting.needs
+        self.names = tuple(names)
+        self.counters = counters
         self._jitted: dict[Any, Callable] = {}
         self._timed: set[Any] = set()
-        space = objective.space
-        #: What every evaluation holds fixed: the engine may precompute those terms.
-        self._frozen = FrozenValues(space.forcefield.vector(), space.varying)
-        self._prepare(objective.needs)
-        relax_batch = self._batch(self._members(objective.needs, "relaxed"))
-        #: Relaxation starts at the QM geometries (cold), and the warm ones in use.
-        self._cold = None
+        batches.prepare(self.needs)
+        relax_batch = batches.get(members_needing(self.needs, "relaxed"))
+        cold = None
         if relax_batch is not None:
             batch, functions = relax_batch
-            self._cold = functions.relax_start(batch.stack())
-        self._starts = self._cold
-        self._best = np.inf
+            cold = functions.relax_start(batch.stack())
+        self.starts = WarmStarts(cold=cold, current=cold)
         self._last: tuple | None = None
 
         def value_fn(x):
-            return self._score(x, self._cold)[0]
+            return self._score(x, self.starts.cold)[0]
 
         #: Pure ``x → score`` with +inf on failure; relaxations start from QM.
         self.value_fn = value_fn
-        #: ``jax.jit(jax.value_and_grad(value_fn))``, for in-JIT optimizers.
-        self.value_and_grad_fn = jax.jit(jax.value_and_grad(value_fn))
 
-    # batches -----------------------------------------------------------------
-
-    @staticmethod
-    def _members(needs: Sequence[frozenset[str]], need: str) -> tuple[int, ...]:
-        return tuple(s for s, wanted in enumerate(needs) if need in wanted)
-
-    def _prepare(self, needs: Sequence[frozenset[str]]) -> None:
-        """Build the batches ``needs`` asks for (engines build arrays: never inside a trace)."""
-        for need in NEEDS:
-            members = self._members(needs, need)
-            if members and members not in self._batches:
-                self._batches[members] = self._new_batch(members)
-
-    def _new_batch(self, members: tuple[int, ...]) -> tuple[Any, TraceableFunctions]:
-        engine, systems = self._objective.engine, self._objective.systems
-        if isinstance(engine, BatchingEngine):
-            batch = engine.prepare_batch([systems[s] for s in members])
-        else:
-            sessions = self._objective._sessions()
-            batch = SessionBatch([sessions[s] for s in members])
-        return batch, batch.traceable(self._frozen)
-
-    def _batch(self, members: tuple[int, ...]):
-        """(batch, traceable functions) for ``members`` (prepared); None if empty."""
-        return self._batches[members] if members else None
+    def traced_score(self) -> Callable[[Any], Any]:
+        return self.value_fn
 
     # traced ------------------------------------------------------------------
 
@@ -157,27 +210,27 @@ class AnalyticalPath:
         """Full values, per-structure MM quantities, per-relaxation convergence
         flags and the starts for the next relaxations. ``starts`` (None: from the
         QM geometries) are where the relaxations begin."""
-        values = self._objective.space.expand(x, jnp)
+        values = self.space.expand(x, jnp)
         mm: list[dict[str, Any]] = [{} for _ in needs]
         flags, next_starts = jnp.ones((0,), dtype=bool), None
         for need in NEEDS:
-            members = self._members(needs, need)
-            entry = self._batch(members)
+            members = members_needing(needs, need)
+            entry = self.batches.get(members)
             if entry is None:
                 continue
             batch, functions = entry
             if need == "hessian":
-                out = _each(functions.hessian(values), len(members))
+                out = _per_structure(functions.hessian(values), len(members))
                 for b, (s, n) in enumerate(zip(members, batch.n_atoms, strict=True)):
                     mm[s]["hessian"] = out[b][: 3 * n, : 3 * n]
             elif need == "energy":
-                out = _each(functions.energy(values), len(members))
+                out = _per_structure(functions.energy(values), len(members))
                 for b, s in enumerate(members):
                     mm[s]["energy"] = out[b]
             else:
-                start = self._cold if starts is None else starts
+                start = self.starts.cold if starts is None else starts
                 relaxed, converged, next_starts = functions.relax(values, start)
-                relaxed = _each(relaxed, len(members))
+                relaxed = _per_structure(relaxed, len(members))
                 flags = jnp.stack([jnp.asarray(converged[b], dtype=bool) for b in range(len(members))])
                 for b, (s, n) in enumerate(zip(members, batch.n_atoms, strict=True)):
                     mm[s]["relaxed"] = relaxed[b][:n]
@@ -187,8 +240,8 @@ class AnalyticalPath:
         return values, mm, flags, next_starts
 
     def _residual_vector(self, x, starts):
-        values, mm, flags, next_starts = self._traced_quantities(x, self._objective.needs, starts)
-        return self._objective.weighted(values, mm, jnp), (flags, next_starts, values, mm)
+        values, mm, flags, next_starts = self._traced_quantities(x, self.needs, starts)
+        return self.weighting(values, mm, jnp), (flags, next_starts, values, mm)
 
     def _score(self, x, starts):
         """(score, (residuals, flags, next starts, values, quantities)); +inf on failure."""
@@ -206,27 +259,21 @@ class AnalyticalPath:
         if fn is None:
             fn = self._jitted[key] = jax.jit(make())
         started = time.perf_counter()
-        out = fn(jnp.asarray(x), self._starts)
+        out = fn(jnp.asarray(x), self.starts.current)
         if key not in self._timed:
             jax.block_until_ready(out)
-            self._objective.compile_seconds += time.perf_counter() - started
+            self.counters.compile_seconds += time.perf_counter() - started
             self._timed.add(key)
-        if self._starts is not self._cold and not np.asarray(flags_of(out)).all():
-            out = fn(jnp.asarray(x), self._cold)
+        if self.starts.warm and not np.asarray(flags_of(out)).all():
+            out = fn(jnp.asarray(x), self.starts.cold)
         return out
-
-    def _keep_if_best(self, score: float, next_starts: Any) -> None:
-        """Warm-start later relaxations from this point's minima if it is the best."""
-        if next_starts is not None and np.isfinite(score) and score <= self._best:
-            self._best = score
-            self._starts = next_starts
 
     def _check(self, flags, needs: Sequence[frozenset[str]]) -> None:
         flags = np.asarray(flags)
         if flags.all():
             return
-        relaxed = self._members(needs, "relaxed")
-        failed = [self._objective._name(relaxed[i]) for i in np.flatnonzero(~flags)]
+        relaxed = members_needing(needs, "relaxed")
+        failed = [self.names[relaxed[i]] for i in np.flatnonzero(~flags)]
         raise RelaxationFailure(f"MM relaxation of {', '.join(failed)} did not converge")
 
     def _evaluate(self, x: np.ndarray):
@@ -239,38 +286,50 @@ class AnalyticalPath:
             )
             (score, (r, flags, next_starts, values, mm)), grad = out
             score = float(score)
-            self._keep_if_best(score, next_starts)
+            self.starts.keep_if_best(score, next_starts)
             grad, r = np.asarray(grad, dtype=float), np.asarray(r, dtype=float)
             self._last = (key, score, grad, r, flags, values, mm)
         return self._last[1:]
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
         _score, _grad, r, flags, _values, _mm = self._evaluate(x)
-        self._check(flags, self._objective.needs)
-        return r
+        self._check(flags, self.needs)
+        return self.weighting.checked(r)
 
-    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        """+inf (a failed relaxation or a non-finite score) is for the caller to explain."""
+    def value_and_grad(
+        self, x: np.ndarray, residuals: Callable[[np.ndarray], np.ndarray]
+    ) -> tuple[float, np.ndarray]:
+        """From the compiled program; at a point without a finite score,
+        ``residuals`` (the objective's) raises the failure that explains it."""
         score, grad, *_ = self._evaluate(x)
+        self.counters.evaluations += 1
+        if not (np.isfinite(score) and np.isfinite(grad).all()):
+            residuals(x)
+            raise FitFailure("non-finite score gradient")
         return score, grad
 
-    def jacobian(self, x: np.ndarray) -> np.ndarray:
+    def jacobian(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """``base`` (the residuals at ``x``, already checked) is not needed here."""
+
         def make():
             return jax.jacrev(lambda p, starts: self._residual_vector(p, starts)[0], has_aux=False)
 
-        self.residuals(x)  # the failure checks, and warm starts that converge here
-        return np.asarray(self._run("jacobian", make, x, lambda _o: True), dtype=float)
+        self.counters.evaluations += 1
+        jac = np.asarray(self._run("jacobian", make, x, lambda _o: True), dtype=float)
+        if not np.isfinite(jac).all():
+            raise FitFailure("non-finite residual derivatives")
+        return jac
 
     def quantities(self, x: np.ndarray, needs: Sequence[frozenset[str]]) -> tuple[np.ndarray, list[dict]]:
         needs = tuple(frozenset(n) for n in needs)
-        own = self._objective.needs
+        own = self.needs
         if all(n <= o | {"values"} for n, o in zip(needs, own, strict=True)):
             _score, _grad, _r, flags, values, mm = self._evaluate(x)
             self._check(flags, own)
             values = np.asarray(values)
             pairs = zip(needs, mm, strict=True)
             return values, [{k: values if k == "values" else np.asarray(q[k]) for k in n} for n, q in pairs]
-        self._prepare(needs)
+        self.batches.prepare(needs)
 
         def make():
             return lambda p, _starts: self._traced_quantities(p, needs, None)[:3]
