@@ -117,3 +117,23 @@ def test_disable_env_blocks_plugins(monkeypatch):
     core = next(s for s in reg.statuses if s.name == "core")
     assert core.status == "disabled"
     assert reg.names("executor") == []
+
+
+def test_every_installed_record_declares_what_its_object_is(q2mm_registry):
+    """Each record's name, capabilities and suffixes equal those of the object its
+    factory makes, and the object implements its kind's protocol (every installed
+    plugin package is checked wherever it is installed)."""
+    from q2mm.testing.records import record_mismatches
+
+    mismatches = [m for record in q2mm_registry.records() for m in record_mismatches(record)]
+    assert mismatches == []
+
+
+def test_a_record_that_misstates_its_object_is_caught():
+    from q2mm.testing.records import record_mismatches
+
+    wrong = PluginRecord(
+        "not-harmonic", "engine", "q2mm.testing.harmonic_engine:HarmonicEngine", capabilities={"energy"}
+    )
+    found = record_mismatches(wrong)
+    assert any("capabilities" in m for m in found) and any("name" in m for m in found)

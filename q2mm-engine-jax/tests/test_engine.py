@@ -16,7 +16,7 @@ from q2mm.errors import ConfigError, UnsupportedTermError
 from q2mm.model import MMSystem, TermSet
 from q2mm.protocols import Engine, EngineSession
 
-ALL = {"energy", "gradient", "hessian", "minimize", "parameter_gradient", "traceable"}
+ALL = {"energy", "gradient", "hessian", "minimize", "traceable"}
 
 
 def run_python(code: str, **env: str) -> str:

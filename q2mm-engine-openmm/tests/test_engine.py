@@ -21,7 +21,6 @@ from q2mm.io.mm3_fld import MM3Fld
 from q2mm.model import Conventions, FunctionalForm, MMSystem, Molecule, Nonbonded, TermSet
 from q2mm.model.forcefield import TERM_KINDS
 from q2mm.plugins import registry
-from q2mm.protocols import Capability
 from q2mm.testing.conformance import VALUES, harmonic_ch3f_system
 from q2mm.topology import build_system
 from q2mm_engine_openmm import units
@@ -244,5 +243,4 @@ def test_plugin_record_is_light_and_accurate():
     assert out[2] == "False False"
     engine = registry().create("engine", "openmm", platform="Reference")
     assert {c.value for c in engine.capabilities} == {"energy", "gradient", "hessian", "minimize"}
-    assert Capability.PARAMETER_GRADIENT not in engine.capabilities
     assert attrs.asdict(engine.settings)["platform"]["name"] == "Reference"

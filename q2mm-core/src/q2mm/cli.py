@@ -11,10 +11,13 @@ import json
 import sys
 from pathlib import Path
 
+import attrs
 import click
 
-from . import __version__
+from . import __version__, config
 from .errors import Q2MMError
+from .estimate import Method
+from .model import StationaryKind
 
 EXIT_USER_ERROR = 2
 
@@ -151,20 +154,27 @@ def convert(source: Path, target: Path, in_format, out_format, allow_loss: bool)
 @click.argument("qm_files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--template", type=click.Path(path_type=Path), help="Force field whose rows are filled.")
 @click.option(
-    "--method",
-    type=click.Choice(["qfuerza", "fuerza", "gamma-fuerza", "defaults"]),
-    default="qfuerza",
+    "--method", type=click.Choice(config.ESTIMATE_METHODS), default=Method.QFUERZA.value, show_default=True
+)
+@click.option(
+    "--ts-method",
+    type=click.Choice(config.TS_METHODS),
+    default=attrs.fields(config.RunConfig).ts_method.default,
     show_default=True,
 )
-@click.option("--ts-method", type=click.Choice(["C", "D", "E"]), default="C", show_default=True)
 @click.option(
     "--kind",
-    type=click.Choice(["ground_state", "transition_state"]),
-    default="ground_state",
+    type=click.Choice(config.STATIONARY_KINDS),
+    default=StationaryKind.GROUND_STATE.value,
     show_default=True,
     help="Stationary-point kind of every QM structure given.",
 )
-@click.option("--form", type=click.Choice(["harmonic", "mm3"]), default="mm3", show_default=True)
+@click.option(
+    "--form",
+    type=click.Choice(config.FORMS),
+    default=attrs.fields(config.ForceFieldSpec).form.default,
+    show_default=True,
+)
 @click.option(
     "-o",
     "--output",

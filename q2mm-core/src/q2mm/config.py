@@ -4,6 +4,11 @@ Relative paths are relative to the file itself, so an example folder can be run 
 anywhere. Every mistake is one :class:`~q2mm.errors.ConfigError` naming the file and
 the key: unknown keys, wrong types, missing files, bad choices.
 
+The attrs classes below are the schema: the keys a table accepts and their TOML
+types are read off their fields (:func:`schema`), defaults are their field defaults,
+and choices come from the enums that the rest of q2mm uses. The listing below is
+checked against them by the test suite.
+
 Schema (every key optional unless marked)::
 
     engine = "jax"                  # plugin name
@@ -18,6 +23,7 @@ Schema (every key optional unless marked)::
 
     [forcefield]                    # required: a starting file, or an estimate
     file = "start.fld"              # starting force field (any format plugin)
+    format = "mm3-fld"              # force a format instead of the suffix's
     estimate = "qfuerza"            # qfuerza | fuerza | gamma-fuerza | defaults
     template = "template.fld"       # rows to fill when estimating
     form = "mm3"                    # harmonic | mm3 (estimate without template)
@@ -60,67 +66,25 @@ Schema (every key optional unless marked)::
 from __future__ import annotations
 
 import tomllib
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from .errors import ConfigError
+from .estimate import Method, TSMethod
+from .estimate.curvature import DEFAULT_INVERTED_EIGENVALUE
+from .estimate.estimator import DEFAULT_GAMMA
+from .model import FunctionalForm, StationaryKind
 
-_TOP = {
-    "engine": str,
-    "optimizer": str,
-    "executor": str,
-    "output": str,
-    "ts_method": str,
-    "engine_options": dict,
-    "optimizer_options": dict,
-    "executor_options": dict,
-    "forcefield": dict,
-    "parameters": dict,
-    "structures": list,
-    "objective": list,
-    "topology": dict,
-}
-_TOPOLOGY = {"tolerance": float, "partial_tolerance": float}
-_FORCEFIELD = {
-    "file": str,
-    "format": str,
-    "estimate": str,
-    "template": str,
-    "form": str,
-    "gamma": float,
-    "inverted_eigenvalue": float,
-    "write": list,
-}
-_PARAMETERS = {
-    "kinds": list,
-    "fields": list,
-    "sections": list,
-    "rows": list,
-    "tie": list,
-    "allow_negative": bool,
-    "fractional_bounds": float,
-}
-_STRUCTURE = {
-    "file": str,
-    "format": str,
-    "index": int,
-    "name": str,
-    "kind": str,
-    "group": str,
-    "hessian": str,
-    "mmo": str,
-    "mmo_index": int,
-    "extra_bonds": list,
-    "excluded_bonds": list,
-}
-_OBJECTIVE = {"kind": str, "weight": float, "options": dict}
-
-ESTIMATE_METHODS = ("qfuerza", "fuerza", "gamma-fuerza", "defaults")
-TS_METHODS = ("C", "D", "E")
-KINDS = ("ground_state", "transition_state")
-FORMS = ("harmonic", "mm3")
+ESTIMATE_METHODS = tuple(m.value for m in Method)
+TS_METHODS = tuple(m.value for m in TSMethod)
+STATIONARY_KINDS = tuple(k.value for k in StationaryKind)
+FORMS = tuple(f.value for f in FunctionalForm)
+#: Field metadata: the field is not a key of the file (e.g. the file's own path).
+NOT_IN_FILE = {"in_file": False}
 
 
 @attrs.frozen
@@ -150,9 +114,9 @@ class ForceFieldSpec:
     format: str | None = None
     estimate: str | None = None
     template: Path | None = None
-    form: str = "mm3"
-    gamma: float = 0.68
-    inverted_eigenvalue: float = 1.0
+    form: str = FunctionalForm.MM3.value
+    gamma: float = DEFAULT_GAMMA
+    inverted_eigenvalue: float = DEFAULT_INVERTED_EIGENVALUE
     write: tuple[Path, ...] = ()
 
 
@@ -176,20 +140,39 @@ class ObjectiveSpec:
 
 @attrs.frozen
 class RunConfig:
-    path: Path
-    engine: str
-    optimizer: str
-    executor: str
-    output: Path
-    ts_method: str
+    path: Path = attrs.field(metadata=NOT_IN_FILE)
     forcefield: ForceFieldSpec
-    parameters: ParameterSpec
     structures: tuple[StructureSpec, ...]
-    objective: tuple[ObjectiveSpec, ...]
+    engine: str = "jax"
+    optimizer: str = "scipy:lbfgsb"
+    executor: str = "serial"
+    output: Path = Path("results")
+    ts_method: str = TSMethod.C.value
+    parameters: ParameterSpec = ParameterSpec()
+    objective: tuple[ObjectiveSpec, ...] = ()
     topology: TopologySpec = TopologySpec()
     engine_options: dict[str, Any] = attrs.field(factory=dict)
     optimizer_options: dict[str, Any] = attrs.field(factory=dict)
     executor_options: dict[str, Any] = attrs.field(factory=dict)
+
+
+def _toml_type(annotation: Any) -> type:
+    """The TOML value type a field of this annotation is written as."""
+    origin = typing.get_origin(annotation)
+    if origin in (types.UnionType, typing.Union):
+        (inner,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _toml_type(inner)
+    if origin is tuple:
+        return list
+    if origin is dict or attrs.has(annotation):
+        return dict
+    return str if annotation is Path else annotation
+
+
+def schema(cls: type) -> dict[str, type]:
+    """Key → TOML type of one table, read off the attrs class that holds it."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: _toml_type(hints[f.name]) for f in attrs.fields(cls) if f.metadata.get("in_file", True)}
 
 
 _TYPE_NAMES = {
@@ -210,12 +193,16 @@ class _Checker:
     def fail(self, key: str, message: str) -> ConfigError:
         return ConfigError(f"{self.path}: {key}: {message}")
 
-    def table(self, data: dict, schema: dict, where: str) -> dict:
+    def table(self, data: Any, cls: type, where: str) -> dict:
+        """``data`` checked against ``cls``'s schema: a table of known keys and types."""
+        if not isinstance(data, dict):
+            raise self.fail(where, "expected a table")
+        known = schema(cls)
         for key, value in data.items():
             name = f"{where}.{key}" if where else key
-            if key not in schema:
-                raise self.fail(name, f"unknown key (known: {', '.join(sorted(schema))})")
-            expected = schema[key]
+            if key not in known:
+                raise self.fail(name, f"unknown key (known: {', '.join(sorted(known))})")
+            expected = known[key]
             ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 ok = True
@@ -224,6 +211,11 @@ class _Checker:
                     name, f"expected {_TYPE_NAMES[expected]}, got {type(value).__name__} {value!r}"
                 )
         return data
+
+    def required(self, data: dict, keys: tuple[str, ...], where: str) -> None:
+        for key in keys:
+            if key not in data:
+                raise self.fail(f"{where}.{key}", "missing (required)")
 
     def file(self, value: str, key: str) -> Path:
         p = (self.base / value).resolve()
@@ -252,6 +244,67 @@ class _Checker:
         return tuple(value)
 
 
+def _forcefield(c: _Checker, ff: dict) -> ForceFieldSpec:
+    if "file" not in ff and "estimate" not in ff:
+        raise c.fail("forcefield", "give a starting force field: 'file' or 'estimate'")
+    if "file" in ff and "estimate" in ff:
+        raise c.fail("forcefield", "give either 'file' or 'estimate', not both")
+    converters = {
+        "file": lambda v: c.file(v, "forcefield.file"),
+        "estimate": lambda v: c.choice(v, ESTIMATE_METHODS, "forcefield.estimate"),
+        "template": lambda v: c.file(v, "forcefield.template"),
+        "form": lambda v: c.choice(v, FORMS, "forcefield.form"),
+        "gamma": float,
+        "inverted_eigenvalue": float,
+        "write": lambda v: tuple(c.base / w for w in c.strings(v, "forcefield.write")),
+    }
+    return ForceFieldSpec(**{k: converters.get(k, _same)(v) for k, v in ff.items()})
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _parameters(c: _Checker, pp: dict) -> ParameterSpec:
+    if not all(isinstance(group, list) for group in pp.get("tie", [])):
+        raise c.fail("parameters.tie", "expected an array of arrays of row keys")
+    converters = {
+        "tie": lambda v: tuple(c.strings(g, "parameters.tie") for g in v),
+        "fractional_bounds": float,
+        **{
+            k: (lambda v, k=k: c.strings(v, f"parameters.{k}"))
+            for k in ("kinds", "fields", "sections", "rows")
+        },
+    }
+    return ParameterSpec(**{k: converters.get(k, _same)(v) for k, v in pp.items()})
+
+
+def _structure(c: _Checker, s: Any, where: str) -> StructureSpec:
+    c.table(s, StructureSpec, where)
+    c.required(s, ("file", "kind"), where)
+    converters = {
+        "file": lambda v: c.file(v, f"{where}.file"),
+        "kind": lambda v: c.choice(v, STATIONARY_KINDS, f"{where}.kind"),
+        "hessian": lambda v: c.file(v, f"{where}.hessian"),
+        "mmo": lambda v: c.file(v, f"{where}.mmo"),
+        "extra_bonds": lambda v: c.atom_pairs(v, f"{where}.extra_bonds"),
+        "excluded_bonds": lambda v: c.atom_pairs(v, f"{where}.excluded_bonds"),
+    }
+    return StructureSpec(**{k: converters.get(k, _same)(v) for k, v in s.items()})
+
+
+def _structures(c: _Checker, raw: list) -> tuple[StructureSpec, ...]:
+    if not raw:
+        raise c.fail("structures", "at least one [[structures]] entry is required")
+    return tuple(_structure(c, s, f"structures[{i}]") for i, s in enumerate(raw))
+
+
+def _objective_term(c: _Checker, o: Any, where: str) -> ObjectiveSpec:
+    c.table(o, ObjectiveSpec, where)
+    c.required(o, ("kind",), where)
+    return ObjectiveSpec(o["kind"], float(o.get("weight", 1.0)), dict(o.get("options", {})))
+
+
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a run configuration; raises ConfigError naming file and key."""
     path = Path(path).resolve()
@@ -262,92 +315,24 @@ def load_config(path: str | Path) -> RunConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     c = _Checker(path)
-    c.table(data, _TOP, "")
-
-    ff = c.table(data.get("forcefield", {}), _FORCEFIELD, "forcefield")
-    if "file" not in ff and "estimate" not in ff:
-        raise c.fail("forcefield", "give a starting force field: 'file' or 'estimate'")
-    if "file" in ff and "estimate" in ff:
-        raise c.fail("forcefield", "give either 'file' or 'estimate', not both")
-    forcefield = ForceFieldSpec(
-        file=c.file(ff["file"], "forcefield.file") if "file" in ff else None,
-        format=ff.get("format"),
-        estimate=c.choice(ff["estimate"], ESTIMATE_METHODS, "forcefield.estimate")
-        if "estimate" in ff
-        else None,
-        template=c.file(ff["template"], "forcefield.template") if "template" in ff else None,
-        form=c.choice(ff.get("form", "mm3"), FORMS, "forcefield.form"),
-        gamma=float(ff.get("gamma", 0.68)),
-        inverted_eigenvalue=float(ff.get("inverted_eigenvalue", 1.0)),
-        write=tuple(c.base / w for w in c.strings(ff.get("write", []), "forcefield.write")),
-    )
-
-    pp = c.table(data.get("parameters", {}), _PARAMETERS, "parameters")
-    tie = pp.get("tie", [])
-    if not all(isinstance(group, list) for group in tie):
-        raise c.fail("parameters.tie", "expected an array of arrays of row keys")
-    parameters = ParameterSpec(
-        kinds=c.strings(pp["kinds"], "parameters.kinds") if "kinds" in pp else None,
-        fields=c.strings(pp["fields"], "parameters.fields") if "fields" in pp else None,
-        sections=c.strings(pp["sections"], "parameters.sections") if "sections" in pp else None,
-        rows=c.strings(pp["rows"], "parameters.rows") if "rows" in pp else None,
-        tie=tuple(c.strings(g, "parameters.tie") for g in tie),
-        allow_negative=pp.get("allow_negative", False),
-        fractional_bounds=pp.get("fractional_bounds"),
-    )
-
-    raw_structures = data.get("structures", [])
-    if not raw_structures:
-        raise c.fail("structures", "at least one [[structures]] entry is required")
-    structures = []
-    for i, s in enumerate(raw_structures):
-        where = f"structures[{i}]"
-        if not isinstance(s, dict):
-            raise c.fail(where, "expected a table")
-        c.table(s, _STRUCTURE, where)
-        for required in ("file", "kind"):
-            if required not in s:
-                raise c.fail(f"{where}.{required}", "missing (required)")
-        structures.append(
-            StructureSpec(
-                file=c.file(s["file"], f"{where}.file"),
-                kind=c.choice(s["kind"], KINDS, f"{where}.kind"),
-                format=s.get("format"),
-                index=s.get("index", 0),
-                name=s.get("name"),
-                group=s.get("group"),
-                hessian=c.file(s["hessian"], f"{where}.hessian") if "hessian" in s else None,
-                mmo=c.file(s["mmo"], f"{where}.mmo") if "mmo" in s else None,
-                mmo_index=s.get("mmo_index"),
-                extra_bonds=c.atom_pairs(s.get("extra_bonds", []), f"{where}.extra_bonds"),
-                excluded_bonds=c.atom_pairs(s.get("excluded_bonds", []), f"{where}.excluded_bonds"),
-            )
-        )
-
-    objective = []
-    for i, o in enumerate(data.get("objective", [])):
-        where = f"objective[{i}]"
-        if not isinstance(o, dict):
-            raise c.fail(where, "expected a table")
-        c.table(o, _OBJECTIVE, where)
-        if "kind" not in o:
-            raise c.fail(f"{where}.kind", "missing (required)")
-        objective.append(ObjectiveSpec(o["kind"], float(o.get("weight", 1.0)), dict(o.get("options", {}))))
-
-    tp = c.table(data.get("topology", {}), _TOPOLOGY, "topology")
-    return RunConfig(
-        path=path,
-        topology=TopologySpec(**{k: float(v) for k, v in tp.items()}),
-        engine=data.get("engine", "jax"),
-        optimizer=data.get("optimizer", "scipy:lbfgsb"),
-        executor=data.get("executor", "serial"),
-        output=(c.base / data.get("output", "results")).resolve(),
-        ts_method=c.choice(data.get("ts_method", "C"), TS_METHODS, "ts_method"),
-        forcefield=forcefield,
-        parameters=parameters,
-        structures=tuple(structures),
-        objective=tuple(objective),
-        engine_options=dict(data.get("engine_options", {})),
-        optimizer_options=dict(data.get("optimizer_options", {})),
-        executor_options=dict(data.get("executor_options", {})),
-    )
+    c.table(data, RunConfig, "")
+    data = {"forcefield": {}, **data}
+    tables = {
+        "forcefield": lambda v: _forcefield(c, c.table(v, ForceFieldSpec, "forcefield")),
+        "parameters": lambda v: _parameters(c, c.table(v, ParameterSpec, "parameters")),
+        "topology": lambda v: TopologySpec(
+            **{k: float(x) for k, x in c.table(v, TopologySpec, "topology").items()}
+        ),
+        "structures": lambda v: _structures(c, v),
+        "objective": lambda v: tuple(_objective_term(c, o, f"objective[{i}]") for i, o in enumerate(v)),
+        "output": lambda v: (c.base / v).resolve(),
+        "ts_method": lambda v: c.choice(v, TS_METHODS, "ts_method"),
+        **{k: dict for k in ("engine_options", "optimizer_options", "executor_options")},
+    }
+    data.setdefault("structures", [])
+    data.setdefault("output", str(attrs.fields(RunConfig).output.default))
+    # Tables in the order their mistakes are reported.
+    order = ["forcefield", "parameters", "structures", "objective", "topology"]
+    keys = order + [k for k in data if k not in order]
+    values = {k: tables.get(k, _same)(data[k]) for k in keys if k in data}
+    return RunConfig(path=path, **values)

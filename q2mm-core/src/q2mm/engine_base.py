@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import CapabilityError, UnsupportedTermError
 from .model import MMSystem
-from .protocols import Capability, Minimized, TraceableFunctions
+from .protocols import Capability, FrozenValues, Minimized, TraceableFunctions
 
 
 def check_supported(
@@ -46,10 +46,6 @@ class SessionBase:
             f"engine {self.engine_name!r} does not declare the {capability.value!r} capability"
         )
 
-    def require(self, capability: Capability) -> None:
-        if capability not in self.capabilities:
-            self._refuse(capability)
-
     def energy(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> float:
         self._refuse(Capability.ENERGY)
 
@@ -62,7 +58,7 @@ class SessionBase:
     def minimize(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> Minimized:
         self._refuse(Capability.MINIMIZE)
 
-    def traceable(self) -> TraceableFunctions:
+    def traceable(self, frozen: FrozenValues | None = None) -> TraceableFunctions:
         self._refuse(Capability.TRACEABLE)
 
     def coordinates_or_default(self, coordinates: np.ndarray | None) -> np.ndarray:

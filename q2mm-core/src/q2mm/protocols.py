@@ -25,7 +25,6 @@ class Capability(enum.StrEnum):
     GRADIENT = "gradient"  # coordinate gradient
     HESSIAN = "hessian"
     MINIMIZE = "minimize"
-    PARAMETER_GRADIENT = "parameter_gradient"
     TRACEABLE = "traceable"  # hands out pure JAX functions of (values, coordinates)
 
 

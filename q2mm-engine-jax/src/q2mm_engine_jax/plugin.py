@@ -14,7 +14,7 @@ def q2mm_engines():
             "jax",
             "engine",
             "q2mm_engine_jax.engine:JaxEngine",
-            capabilities={"energy", "gradient", "hessian", "minimize", "parameter_gradient", "traceable"},
+            capabilities={"energy", "gradient", "hessian", "minimize", "traceable"},
             description="analytical JAX engine (MM3 and harmonic, float64): exact parameter gradients, "
             "local-Hessian assembly, implicitly differentiated MM relaxation",
         )

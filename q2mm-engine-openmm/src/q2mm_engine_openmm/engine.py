@@ -30,7 +30,7 @@ no step gives one.
 Parameter derivatives: OpenMM differentiates energies with respect to *global*
 parameters only (``addEnergyParameterDerivative``), and the residuals q2mm fits are
 built from Hessians and relaxed geometries, whose parameter derivatives OpenMM cannot
-give. So the engine does not declare ``parameter_gradient``; the core takes finite
+give. So the engine is not ``traceable``; the core takes finite
 differences over parameters, fanning structures out over an executor. Sessions pickle
 as their MMSystem and settings and rebuild their own System and Context in the worker
 that unpickles them.

@@ -129,10 +129,6 @@ def symbol_from_number(number: int) -> str:
     return SYMBOLS[number]
 
 
-def atomic_number(symbol: str) -> int:
-    return SYMBOLS.index(normalize_symbol(symbol))
-
-
 def mass(symbol: str) -> float:
     return _MASSES[normalize_symbol(symbol)]
 

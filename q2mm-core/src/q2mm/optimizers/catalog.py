@@ -59,6 +59,7 @@ OPTIMIZERS = [
         "multistart",
         "optimizer",
         "q2mm.optimizers.multistart:MultiStart",
+        capabilities={"gradient"},  # what its default inner optimizer (scipy:lbfgsb) requires
         description="any optimizer (option inner) from Sobol/LHS-seeded starts inside the bounds",
     ),
 ]

@@ -26,10 +26,11 @@ import attrs
 import numpy as np
 
 from ..errors import ConfigError
+from ..estimate.curvature import TSMethod
 from ..model import Molecule, StationaryKind
 from ..vibrations import mass_weight, normal_modes
 
-TS_METHODS = ("C", "D", "E")
+TS_METHODS = tuple(m.value for m in TSMethod)
 #: Method C's replacement curvature, Hartree/(Bohr²·amu).
 DEFAULT_TS_CURVATURE = 1.0
 
