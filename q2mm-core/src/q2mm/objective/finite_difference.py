@@ -15,9 +15,10 @@ Every displaced point is an independent residual-vector evaluation; they go out
 through an :class:`~q2mm.protocols.Executor` in ``chunks`` (one task per chunk, so a
 process pool pickles the path once per chunk, not once per point). Process pools
 work: the path pickles without its engine sessions and prepares them again in the
-worker; thread pools get one set of sessions per thread (:mod:`.sessions`). Serial
-is the right default for small molecules, where pickling and transfer cost more than
-a point; ``benchmarks/`` measures where a pool starts to pay.
+worker; thread pools get one set of sessions per thread (:mod:`.sessions`). Which
+executor pays depends on what a point costs and on the machine:
+``benchmarks/bench_harmonic_engine.py`` times serial, threads and processes side by
+side.
 
 The path keeps no state between evaluations: its results depend on ``x`` alone.
 """
