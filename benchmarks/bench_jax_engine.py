@@ -8,7 +8,9 @@ form → build_system) and the nine Rh-enamide transition states (mol2 + MacroMo
 against ``jax.hessian`` of the whole molecule in the same run (their ratio), then
 batching — one topology at nine geometries, and the nine different topologies, each
 as one concatenated batch against one compiled program per structure — and
-relaxation.
+relaxation. The first table is the measurement behind the engine's local Hessian
+assembly (:mod:`q2mm_engine_jax.energy`): local against whole-molecule Hessians,
+their ratio printed per structure and over the nine.
 
 Compile times depend on JAX's persistent compilation cache (on by default; run twice
 to see a warm cache, or set Q2MM_JAX_CACHE_DIR=off for cold numbers). On a shared or

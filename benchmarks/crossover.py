@@ -15,7 +15,10 @@
    force field) and ±20 % around the start (``fractional_bounds = 0.2``). vmap inside
    the physical box is run only up to ``--vmap-physical-max`` starts: one start whose
    relaxations fail makes every member of its batch run the relaxation's full Newton
-   loop at every evaluation (measured: 48 s per start for 16 starts).
+   loop at every evaluation (measured: 48 s per start for 16 starts). This section is
+   the measurement behind ``jax:multistart``'s ``mode="auto"`` running the loop on a
+   CPU (``q2mm_opt_jaxopt.multistart``): loop and vmap rows, each with its ratio to
+   the scipy loop of the same run.
 3. The nine Rh-enamide transition states (examples/rh-enamide/q2mm.toml: OPT section,
    eigenmatrix + geometry, method C) from one start, scipy + JAX against optax:lbfgs,
    in a subprocess bounded by ``--rh-timeout`` (its compilation is the question).

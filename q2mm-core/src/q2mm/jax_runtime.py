@@ -8,8 +8,8 @@ first program — never at plugin import (listing plugins must not import JAX).
 - **float64.** Force-field fitting differentiates small energy differences; float32
   loses them.
 - **XLA's classic CPU emitters** (``--xla_cpu_use_fusion_emitters=false``): the
-  fitting programs compile markedly faster with them and run as fast
-  (``benchmarks/bench_rh_objective.py`` measures it). Like every XLA flag it takes
+  fitting programs compile markedly faster with them and run as fast (the
+  q2mm-engine-jax README's Performance section has the measurement). Like every XLA flag it takes
   effect only if set before JAX starts its backends, and a user's own ``XLA_FLAGS``
   setting of it wins.
 - **The persistent compilation cache**, on by default: compiling a Hessian or a

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from q2mm.errors import ConfigError
+from q2mm.model import MMSystem
 from q2mm.model.units import HESSIAN_AU_TO_KCALMOL_A2
 from q2mm.protocols import FrozenValues, Minimized, TraceableFunctions
 
 from . import energy as _energy
-from .engine import JaxSession, check_values
 from .frozen import freeze, split
-from .plan import Plan, concatenate
+from .plan import Plan, check_values, concatenate
 from .relax import RelaxSettings, RelaxStart, implicit_relax, newton_minimize
 
 _minimize_jit = jax.jit(newton_minimize, static_argnums=(3,))
@@ -35,10 +36,19 @@ _minimize_jit = jax.jit(newton_minimize, static_argnums=(3,))
 _JITTED = {f: jax.jit(f) for f in (_energy.energy, _energy.gradient, _energy.hessian, _energy.whole_hessian)}
 
 
+class PlannedStructure(Protocol):
+    """What a batch reads of each of its structures' sessions
+    (:class:`q2mm_engine_jax.engine.JaxSession`, which imports this module, not the
+    other way round): the structure and its plan."""
+
+    system: MMSystem
+    plan: Plan
+
+
 class BatchSession:
     """Structures evaluated together; see the module docstring."""
 
-    def __init__(self, sessions: Sequence[JaxSession], settings: RelaxSettings) -> None:
+    def __init__(self, sessions: Sequence[PlannedStructure], settings: RelaxSettings) -> None:
         if not sessions:
             raise ConfigError("an empty batch")
         self.sessions = list(sessions)

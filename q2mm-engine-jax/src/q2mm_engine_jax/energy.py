@@ -6,8 +6,9 @@ functions of ``(plan, values, coordinates)``; kcal/mol, Å. Coordinates are
 Derivatives are assembled from local ones: each term is differentiated over its own
 2–4 points in forward mode (a 6×6 to 12×12 Hessian block), vmapped over the terms
 of a family and scatter-added. That equals ``jax.hessian`` of the total energy but
-never runs 3N forward-over-reverse passes through the whole molecule: measured
-13–25× faster at 36–62 atoms.
+never runs 3N forward-over-reverse passes through the whole molecule, each of which
+touches every term; ``benchmarks/bench_jax_engine.py`` times the two against each
+other.
 
 van der Waals terms act on vdW centres c = partner + f (x − partner) (MM3 hydrogens;
 every other atom is its own centre). Their gradient and Hessian are assembled over
@@ -33,7 +34,8 @@ def _extended(values):
 # Constants inside traced code are NumPy arrays on purpose: JAX 0.10 evaluates
 # ``jnp.zeros``/``jnp.eye`` (and ``jax.jacfwd``'s basis) of static shapes eagerly while
 # tracing, compiling one small program per shape and probing the persistent cache for
-# each — about a hundred of them, two to three seconds, for the Rh-enamide objective.
+# each — about a hundred of them for the Rh-enamide objective (the package README's
+# Derivatives section has the time this cost).
 
 
 def _jacobian(f, y, has_aux: bool = False):
@@ -170,7 +172,8 @@ def _hessian_to_atoms(plan: Plan, h_atoms, h_centres, f, partner):
 def _scatter_hessian(plan: Plan, out, block: Block, blocks):
     """Add (m, k, 3, k, 3) local Hessians into the (structures · width, 3, width, 3)
     one — rows by flattened atom, columns by atom within its structure — one 3×3
-    atom-pair window per update (measured 2–3× faster than element-wise scatter)."""
+    atom-pair window per update: nine times fewer scatter indices than element by
+    element, and faster (the package README's Performance section)."""
     atoms = block.atoms
     columns = atoms % plan.width
     return out.at[atoms[:, :, None], :, columns[:, None, :], :].add(blocks.transpose(0, 1, 3, 2, 4))
@@ -206,9 +209,9 @@ def term_energies(plan: Plan, values, coordinates) -> dict[str, jax.Array]:
 
 def energy_gradient(plan: Plan, values, coordinates):
     """Energies and ∂E/∂x (kcal/(mol·Å)) in one pass over the terms, from per-entry
-    reverse-mode gradients (one backward pass over an entry's ≤ 9 relative
-    coordinates: 1.2 ms for the nine Rh-enamide structures where forward mode took
-    1.6 ms)."""
+    reverse-mode gradients: one backward pass over an entry's ≤ 9 relative
+    coordinates, where forward mode needs one pass per coordinate (the package
+    README's Performance section compares the two)."""
     values_ext = _extended(values)
     x = _flat(coordinates)
     centres, f, partner = _centres(plan, values_ext, x)

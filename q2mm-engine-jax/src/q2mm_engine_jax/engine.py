@@ -23,21 +23,12 @@ from q2mm.errors import ConfigError
 from q2mm.model import FunctionalForm, MMSystem
 from q2mm.protocols import Capability, FrozenValues, Minimized, TraceableFunctions
 
+from .batch import BatchSession
 from .plan import Plan, build_plan
 from .relax import RelaxSettings
 from .terms import TERM_KINDS
 
 CAPABILITIES = frozenset(Capability)
-
-
-def check_values(plan: Plan, values) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
-    if array.shape != (plan.n_parameters,):
-        raise ConfigError(
-            f"parameter vector of shape {array.shape} for a structure whose terms use "
-            f"{plan.n_parameters} parameters"
-        )
-    return array
 
 
 class JaxSession(SessionBase):
@@ -53,9 +44,7 @@ class JaxSession(SessionBase):
         self.settings = settings
 
     @functools.cached_property
-    def _one(self):
-        from .batch import BatchSession
-
+    def _one(self) -> BatchSession:
         return BatchSession([self], self.settings)
 
     def _coordinates(self, coordinates) -> list[np.ndarray]:
@@ -128,11 +117,9 @@ class JaxEngine:
         check_supported(self.name, self.term_kinds, self.forms, system)
         return JaxSession(system, build_plan(system), self.settings)
 
-    def prepare_batch(self, systems: Sequence[MMSystem]):
+    def prepare_batch(self, systems: Sequence[MMSystem]) -> BatchSession:
         """Several structures evaluated together under ``vmap`` (see
         :class:`q2mm_engine_jax.batch.BatchSession`)."""
-        from .batch import BatchSession
-
         return BatchSession([self.prepare(s) for s in systems], self.settings)
 
     def describe(self) -> dict[str, Any]:

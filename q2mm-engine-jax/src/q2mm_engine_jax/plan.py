@@ -104,6 +104,17 @@ jax.tree_util.register_pytree_node(
 )
 
 
+def check_values(plan: Plan, values) -> np.ndarray:
+    """``values`` as a float array, checked to be one entry per parameter slot of ``plan``."""
+    array = np.asarray(values, dtype=float)
+    if array.shape != (plan.n_parameters,):
+        raise ConfigError(
+            f"parameter vector of shape {array.shape} for a structure whose terms use "
+            f"{plan.n_parameters} parameters"
+        )
+    return array
+
+
 @attrs.define
 class _Columns:
     """numpy arrays of one block under construction."""

@@ -4,8 +4,8 @@ The minimizer is a trust-region Newton method on the locally assembled Hessian,
 written for a batch of structures (one structure is a batch of one). Each step
 solves with A = P H P + F, where F projects on the directions a relaxation never
 moves (rigid-body modes, padding atoms) and P = 1 − F: by Cholesky when A is
-positive definite — the usual case, and ten times cheaper than an
-eigen-decomposition at 60 atoms — otherwise (a structure on a saddle or a ridge)
+positive definite — the usual case, and much cheaper than an eigen-decomposition
+(the package README's Performance section) — otherwise (a structure on a saddle or a ridge)
 through the eigen-decomposition, dividing by |λ| so that negative-curvature modes
 are descended, never climbed toward a saddle. The eigen path runs only when some
 structure of the batch needs it. Steps are shortened until no atom moves more than
@@ -172,15 +172,15 @@ def newton_minimize(
     A pass evaluates at the points the previous pass proposed (the starts, on the
     first pass), either energy, gradient and Hessian, or — after a pass whose steps
     all succeeded and cut every gradient at least fourfold, or on the first pass of
-    a warm start — energy and gradient only, stepping with the last A (a chord step;
-    a Hessian and its factorization cost ten gradients at 60 atoms). Near a minimum,
+    a warm start — energy and gradient only, stepping with the last A (a chord step:
+    a Hessian and its factorization cost many gradients). Near a minimum,
     which is where a warm-started relaxation begins, chord steps converge almost as
     fast as Newton steps; where they stop doing so the next pass evaluates the
     Hessian again. The compiled loop holds one copy of the Hessian code.
     ``finish_fresh``: after the loop, evaluate A at the relaxed points (the implicit
     derivative needs it there). That pass sits outside the loop on purpose: XLA's
     CPU runtime runs a loop body on one thread, straight-line code on all cores
-    (the nine Rh-enamide structures' pass: 21 ms inside, 10 ms outside on 2 cores)."""
+    (measured in the package README's Performance section)."""
     x0 = start.x
     batch, size = x0.shape[0], x0[0].size
 

@@ -10,8 +10,8 @@ Two ways to run n starts with one compiled solver (``mode``):
 
 - ``"loop"``: the single-start program called once per start, ``workers`` calls
   at a time (default: one per CPU core on the CPU backend, where a small
-  structure's program runs on one core; one on an accelerator). CH₃F, 100 starts
-  on 2 cores: 2.9 s of solver time one at a time, 1.3 s two at a time;
+  structure's program runs on one core, so concurrent calls use the other cores;
+  one on an accelerator);
 - ``"vmap"``: the solver ``vmap``-ed over a batch of starts (``batch_size``, default
   all n), called once per batch. Under ``vmap`` every while-loop runs until its
   slowest member finishes and both branches of every ``cond`` execute, so a batch
@@ -19,10 +19,10 @@ Two ways to run n starts with one compiled solver (``mode``):
   device (a GPU runs a batch in about the time of one start, a CPU does not);
 - ``"auto"`` (default): on the CPU backend, the loop; on an accelerator (or with
   ``measure=True`` anywhere), measured.
-  The CPU rule is itself a measurement: CH₃F, 16 starts of optax:lbfgs on 2 cores,
-  loop 0.04 s per start, vmap 48 s per start (one start whose MM relaxations stop
-  converging makes every member of the batch run the relaxation's full 200 Newton
-  steps at every evaluation); DESIGN.md §5 found vmap 4× slower for a 62-atom batch.
+  The CPU rule is itself a measurement (``benchmarks/crossover.py``; numbers in the
+  package README's Multi-start section): on a CPU the loop wins by far, because one
+  start whose MM relaxations stop converging makes every member of a batch run the
+  relaxation's full Newton loop at every evaluation.
   On a GPU or TPU the first call for an objective and method times both ways with
   the iteration limit cut to ``CALIBRATION_ITERATIONS`` (compile time excluded):
   three starts through the single program, one batch (``batch_size``, default

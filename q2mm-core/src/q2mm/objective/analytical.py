@@ -101,8 +101,8 @@ class SessionBatch:
 def _per_structure(out: Any, count: int) -> Sequence[Any]:
     """A batch's per-structure outputs: a tuple as it is, a stacked array split in
     one operation — whose reverse is one concatenation, where indexing structure by
-    structure would pad every structure's cotangent to the whole batch (ten ms for
-    the nine Rh-enamide Hessians)."""
+    structure would pad every structure's cotangent to the whole batch (measurable
+    on the nine Rh-enamide Hessians, ``benchmarks/bench_rh_objective.py``)."""
     if isinstance(out, tuple | list):
         return out
     return [piece[0] for piece in jnp.split(out, count, axis=0)]

@@ -15,9 +15,9 @@ gradient and Hessian come out non-finite, which the objective reports as a failu
 Minimization is scipy's ``trust-krylov`` with the analytical Hessian (a trust-region
 Newton method: the six rigid zero modes and any negative curvature of a poor start
 are harmless to it, and it needs no dense factorization: several times faster than
-``trust-exact``, ``benchmarks/bench_harmonic_engine.py``), finished by a few pure Newton steps (see ``_polish``); a result
-counts as converged only when the largest gradient component is below
-``gradient_tolerance``.
+``trust-exact``, ``benchmarks/bench_harmonic_engine.py``), finished by a few pure
+Newton steps (see ``_polish``); a result counts as converged only when the largest
+gradient component is below ``gradient_tolerance``.
 """
 
 from __future__ import annotations

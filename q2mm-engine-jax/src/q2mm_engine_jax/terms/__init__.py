@@ -25,9 +25,8 @@ class Family:
     #: Acts on vdW centres (MM3 hydrogens moved toward their partners), not atoms.
     centres: bool = False
     #: Local Hessians by forward-over-forward mode instead of forward-over-reverse
-    #: (``jax.hessian``): whichever ran faster for the family, measured on the nine
-    #: Rh-enamide structures (angles 1.9 vs 5.4 ms; torsions 3.3 vs 2.8 ms, bond
-    #: dipoles 8.3 vs 5.7 ms the other way).
+    #: (``jax.hessian``): whichever ran faster for the family on the nine Rh-enamide
+    #: structures (the package README's Performance section).
     forward_hessian: bool = False
 
 

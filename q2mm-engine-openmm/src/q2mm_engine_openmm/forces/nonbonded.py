@@ -19,10 +19,11 @@ to, centre = partner + f (H − partner). Each such centre is an OpenMM virtual 
 (``TwoParticleAverageSite`` with weights 1 − f and f, a massless extra particle) and
 the vdW pairs run between the particles carrying the centres; OpenMM hands the forces
 on a site back to its two atoms (the exact chain rule), so positions, forces and
-Hessians the engine reports stay the molecule's 3N coordinates. Measured here, pairs
-between virtual sites in a ``CustomBondForce`` cost an eighth of the same pairs
-written as 4-particle ``CustomCompoundBondForce`` terms (which evaluate 12 derivative
-expressions each) and a ninth of ``CustomCentroidBondForce`` groups. Changing f
+Hessians the engine reports stay the molecule's 3N coordinates. Pairs between
+virtual sites in a ``CustomBondForce`` are much cheaper than the same pairs written
+as 4-particle ``CustomCompoundBondForce`` terms (which evaluate 12 derivative
+expressions each) or as ``CustomCentroidBondForce`` groups (the package README has
+the measurement). Changing f
 changes the sites, which OpenMM only takes up by reinitializing the context — f is a
 vdW row field that fits rarely move. Charges stay on the atoms.
 """
