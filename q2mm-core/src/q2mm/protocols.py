@@ -162,7 +162,7 @@ class Residual(Protocol):
     needs: frozenset[str]
     weights: np.ndarray
 
-    def evaluate(self, mm: dict[str, Any], xp: Any) -> Any:
+    def evaluate(self, quantities: dict[str, Any], xp: Any) -> Any:
         """Unweighted residual vector for one structure."""
         ...
 

@@ -44,7 +44,7 @@ class JaxSession(SessionBase):
         self.settings = settings
 
     @functools.cached_property
-    def _one(self) -> BatchSession:
+    def _as_batch(self) -> BatchSession:
         return BatchSession([self], self.settings)
 
     def _coordinates(self, coordinates) -> list[np.ndarray]:
@@ -54,22 +54,22 @@ class JaxSession(SessionBase):
         return [x]
 
     def energy(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> float:
-        return float(self._one.energy(values, self._coordinates(coordinates))[0])
+        return float(self._as_batch.energy(values, self._coordinates(coordinates))[0])
 
     def gradient(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> np.ndarray:
-        return self._one.gradient(values, self._coordinates(coordinates))[0]
+        return self._as_batch.gradient(values, self._coordinates(coordinates))[0]
 
     def hessian(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> np.ndarray:
         """Hartree/Bohr², the unit of the QM Hessians it is compared with."""
-        return self._one.hessian(values, self._coordinates(coordinates))[0]
+        return self._as_batch.hessian(values, self._coordinates(coordinates))[0]
 
     def minimize(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> Minimized:
-        return self._one.minimize(values, self._coordinates(coordinates))[0]
+        return self._as_batch.minimize(values, self._coordinates(coordinates))[0]
 
     def traceable(self, frozen: FrozenValues | None = None) -> TraceableFunctions:
         """Pure functions of ``(values, coordinates)`` for this structure: those of a
         batch of one, without the batch axis (a relaxation start keeps it)."""
-        batch = self._one.traceable(frozen)
+        batch = self._as_batch.traceable(frozen)
 
         def single(fn):
             def f(values, coordinates=None):

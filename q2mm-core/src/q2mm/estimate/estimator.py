@@ -55,9 +55,9 @@ DEFAULT_GAMMA = 0.68
 
 
 class Method(enum.StrEnum):
+    QFUERZA = "qfuerza"
     FUERZA = "fuerza"
     GAMMA_FUERZA = "gamma-fuerza"
-    QFUERZA = "qfuerza"
     DEFAULTS = "defaults"
 
 

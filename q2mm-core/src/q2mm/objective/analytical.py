@@ -3,7 +3,7 @@
 For a traceable engine the whole chain is one pure JAX function of the fitted
 vector x: ``values = space.expand(x, jnp)`` → the engine's traceable Hessians,
 energies and relaxations (implicitly differentiated by the engine) → every
-residual's ``evaluate(mm, jnp)`` → weights → the score. ``jax.value_and_grad`` of that
+residual's ``evaluate(quantities, jnp)`` → weights → the score. ``jax.value_and_grad`` of that
 gives the exact gradient; ``jax.jacrev`` the Jacobian least-squares methods want.
 
 Structures are evaluated in batches, one per MM quantity (the structures that need
@@ -211,7 +211,7 @@ class AnalyticalPath:
         flags and the starts for the next relaxations. ``starts`` (None: from the
         QM geometries) are where the relaxations begin."""
         values = self.space.expand(x, jnp)
-        mm: list[dict[str, Any]] = [{} for _ in needs]
+        quantities: list[dict[str, Any]] = [{} for _ in needs]
         flags, next_starts = jnp.ones((0,), dtype=bool), None
         for need in NEEDS:
             members = members_needing(needs, need)
@@ -222,32 +222,32 @@ class AnalyticalPath:
             if need == "hessian":
                 out = _per_structure(functions.hessian(values), len(members))
                 for b, (s, n) in enumerate(zip(members, batch.n_atoms, strict=True)):
-                    mm[s]["hessian"] = out[b][: 3 * n, : 3 * n]
+                    quantities[s]["hessian"] = out[b][: 3 * n, : 3 * n]
             elif need == "energy":
                 out = _per_structure(functions.energy(values), len(members))
                 for b, s in enumerate(members):
-                    mm[s]["energy"] = out[b]
+                    quantities[s]["energy"] = out[b]
             else:
                 start = self.starts.cold if starts is None else starts
                 relaxed, converged, next_starts = functions.relax(values, start)
                 relaxed = _per_structure(relaxed, len(members))
                 flags = jnp.stack([jnp.asarray(converged[b], dtype=bool) for b in range(len(members))])
                 for b, (s, n) in enumerate(zip(members, batch.n_atoms, strict=True)):
-                    mm[s]["relaxed"] = relaxed[b][:n]
+                    quantities[s]["relaxed"] = relaxed[b][:n]
         for s, wanted in enumerate(needs):
             if "values" in wanted:
-                mm[s]["values"] = values
-        return values, mm, flags, next_starts
+                quantities[s]["values"] = values
+        return values, quantities, flags, next_starts
 
     def _residual_vector(self, x, starts):
-        values, mm, flags, next_starts = self._traced_quantities(x, self.needs, starts)
-        return self.weighting(values, mm, jnp), (flags, next_starts, values, mm)
+        values, quantities, flags, next_starts = self._traced_quantities(x, self.needs, starts)
+        return self.weighting(values, quantities, jnp), (flags, next_starts, values, quantities)
 
     def _score(self, x, starts):
         """(score, (residuals, flags, next starts, values, quantities)); +inf on failure."""
-        r, (flags, next_starts, values, mm) = self._residual_vector(x, starts)
+        r, (flags, next_starts, values, quantities) = self._residual_vector(x, starts)
         score = jnp.where(jnp.all(flags) & jnp.isfinite(r @ r), r @ r, jnp.inf)
-        return score, (r, flags, next_starts, values, mm)
+        return score, (r, flags, next_starts, values, quantities)
 
     # compiled ----------------------------------------------------------------
 
@@ -284,11 +284,11 @@ class AnalyticalPath:
             out = self._run(
                 "evaluate", lambda: jax.value_and_grad(self._score, has_aux=True), x, lambda o: o[0][1][1]
             )
-            (score, (r, flags, next_starts, values, mm)), grad = out
+            (score, (r, flags, next_starts, values, quantities)), grad = out
             score = float(score)
             self.starts.keep_if_best(score, next_starts)
             grad, r = np.asarray(grad, dtype=float), np.asarray(r, dtype=float)
-            self._last = (key, score, grad, r, flags, values, mm)
+            self._last = (key, score, grad, r, flags, values, quantities)
         return self._last[1:]
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
@@ -324,16 +324,16 @@ class AnalyticalPath:
         needs = tuple(frozenset(n) for n in needs)
         own = self.needs
         if all(n <= o | {"values"} for n, o in zip(needs, own, strict=True)):
-            _score, _grad, _r, flags, values, mm = self._evaluate(x)
+            _score, _grad, _r, flags, values, quantities = self._evaluate(x)
             self._check(flags, own)
             values = np.asarray(values)
-            pairs = zip(needs, mm, strict=True)
+            pairs = zip(needs, quantities, strict=True)
             return values, [{k: values if k == "values" else np.asarray(q[k]) for k in n} for n, q in pairs]
         self.batches.prepare(needs)
 
         def make():
             return lambda p, _starts: self._traced_quantities(p, needs, None)[:3]
 
-        values, mm, flags = self._run(("quantities", needs), make, x, lambda o: o[2])
+        values, quantities, flags = self._run(("quantities", needs), make, x, lambda o: o[2])
         self._check(flags, needs)
-        return np.asarray(values), [{k: np.asarray(v) for k, v in q.items()} for q in mm]
+        return np.asarray(values), [{k: np.asarray(v) for k, v in q.items()} for q in quantities]

@@ -189,16 +189,16 @@ class WeightedResiduals:
                 needs[s] |= set(b.residual.needs)
         return tuple(frozenset(n) for n in needs)
 
-    def __call__(self, values: Any, mm: Sequence[dict[str, Any]], xp: Any) -> Any:
-        vectors = self._evaluated_together(mm, xp)
+    def __call__(self, values: Any, quantities: Sequence[dict[str, Any]], xp: Any) -> Any:
+        vectors = self._evaluated_together(quantities, xp)
         pieces = []
         for b, vector in zip(self.bound, vectors, strict=True):
             if vector is None:
-                vector = b.residual.evaluate(self._inputs(b, values, mm), xp)
+                vector = b.residual.evaluate(self._inputs(b, values, quantities), xp)
             pieces.append(xp.asarray(b.weights) * xp.reshape(vector, (-1,)))
         return xp.concatenate(pieces)
 
-    def _evaluated_together(self, mm: Sequence[dict[str, Any]], xp: Any) -> list[Any]:
+    def _evaluated_together(self, quantities: Sequence[dict[str, Any]], xp: Any) -> list[Any]:
         """Residual kinds that evaluate many structures at once (``evaluate_many``) do;
         None for every other residual."""
         vectors: list[Any] = [None] * len(self.bound)
@@ -208,17 +208,19 @@ class WeightedResiduals:
                 together.setdefault(type(b.residual), []).append(i)
         for kind, members in together.items():
             bound = [self.bound[i] for i in members]
-            many = kind.evaluate_many([b.residual for b in bound], [mm[b.structures[0]] for b in bound], xp)
+            many = kind.evaluate_many(
+                [b.residual for b in bound], [quantities[b.structures[0]] for b in bound], xp
+            )
             for i, vector in zip(members, many, strict=True):
                 vectors[i] = vector
         return vectors
 
     @staticmethod
-    def _inputs(b: BoundResidual, values: Any, mm: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def _inputs(b: BoundResidual, values: Any, quantities: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if b.scope == "structure":
-            return mm[b.structures[0]]
+            return quantities[b.structures[0]]
         if b.scope == "group":
-            return {need: [mm[s][need] for s in b.structures] for need in b.residual.needs}
+            return {need: [quantities[s][need] for s in b.structures] for need in b.residual.needs}
         return {"values": values}
 
     def checked(self, r: np.ndarray) -> np.ndarray:

@@ -85,7 +85,7 @@ def stencil(x: np.ndarray, steps: np.ndarray, bounds: Sequence[tuple[float, floa
     return Stencil(points=array, plus=plus, minus=minus, width=width)
 
 
-def jacobian(st: Stencil, base: np.ndarray, displaced: Sequence[np.ndarray]) -> np.ndarray:
+def jacobian(points: Stencil, base: np.ndarray, displaced: Sequence[np.ndarray]) -> np.ndarray:
     """Jacobian (len(base), n) from the residuals at the stencil's points."""
     base = np.asarray(base, dtype=float)
     rows = np.array([np.asarray(r, dtype=float) for r in displaced]).reshape(len(displaced), base.size)
@@ -93,10 +93,10 @@ def jacobian(st: Stencil, base: np.ndarray, displaced: Sequence[np.ndarray]) -> 
     def at(index: int) -> np.ndarray:
         return base if index < 0 else rows[index]
 
-    jac = np.zeros((base.size, st.width.size))
-    for i, w in enumerate(st.width):
+    jac = np.zeros((base.size, points.width.size))
+    for i, w in enumerate(points.width):
         if w > 0:
-            jac[:, i] = (at(st.plus[i]) - at(st.minus[i])) / w
+            jac[:, i] = (at(points.plus[i]) - at(points.minus[i])) / w
     return jac
 
 
@@ -159,16 +159,16 @@ class FiniteDifferencePath:
         return values, out
 
     def _structure(self, s: int, session: Any, wanted: frozenset[str], values: np.ndarray) -> dict[str, Any]:
-        mm: dict[str, Any] = {}
+        quantities: dict[str, Any] = {}
         if "hessian" in wanted:
-            mm["hessian"] = np.asarray(session.hessian(values), dtype=float)
+            quantities["hessian"] = np.asarray(session.hessian(values), dtype=float)
         if "energy" in wanted:
-            mm["energy"] = float(session.energy(values))
+            quantities["energy"] = float(session.energy(values))
         if "relaxed" in wanted:
-            mm["relaxed"] = self._relaxed(s, session, values)
+            quantities["relaxed"] = self._relaxed(s, session, values)
         if "values" in wanted:
-            mm["values"] = values
-        return mm
+            quantities["values"] = values
+        return quantities
 
     def _relaxed(self, s: int, session: Any, values: np.ndarray) -> np.ndarray:
         relaxed = session.minimize(values)
@@ -180,9 +180,9 @@ class FiniteDifferencePath:
         return np.asarray(relaxed.coordinates, dtype=float)
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        values, mm = self.quantities(x, self.weighting.needs)
+        values, quantities = self.quantities(x, self.weighting.needs)
         with np.errstate(all="ignore"):
-            r = np.asarray(self.weighting(values, mm, np), dtype=float)
+            r = np.asarray(self.weighting(values, quantities, np), dtype=float)
         return self.weighting.checked(r)
 
     def _evaluate_block(self, points: np.ndarray) -> list[np.ndarray]:
@@ -190,10 +190,10 @@ class FiniteDifferencePath:
 
     def jacobian(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
         """From the residuals ``base`` at ``x`` and one evaluation per stencil point."""
-        st = stencil(x, self.step * self.space.scales(x), self.space.bounds)
-        displaced = evaluate_points(self._evaluate_block, st.points, self.executor, self.chunks)
-        self.counters.evaluations += len(st.points)
-        return jacobian(st, base, displaced)
+        points = stencil(x, self.step * self.space.scales(x), self.space.bounds)
+        displaced = evaluate_points(self._evaluate_block, points.points, self.executor, self.chunks)
+        self.counters.evaluations += len(points.points)
+        return jacobian(points, base, displaced)
 
     def value_and_grad(
         self, x: np.ndarray, residuals: Callable[[np.ndarray], np.ndarray]

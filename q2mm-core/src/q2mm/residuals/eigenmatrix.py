@@ -33,8 +33,8 @@ class EigenmatrixResidual:
     def upper(self) -> tuple[np.ndarray, np.ndarray]:
         return np.triu_indices(self.reference.n_modes, k=1)
 
-    def evaluate(self, mm: dict[str, Any], xp: Any) -> Any:
-        e = self.reference.projected(mm["hessian"], xp)
+    def evaluate(self, quantities: dict[str, Any], xp: Any) -> Any:
+        e = self.reference.projected(quantities["hessian"], xp)
         rows, cols = self.upper
         diagonal = xp.diagonal(e) - xp.asarray(self.reference.targets)
         return xp.concatenate([diagonal, e[rows, cols]])

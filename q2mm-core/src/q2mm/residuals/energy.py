@@ -33,8 +33,8 @@ class EnergyResidual:
     kind: str = "energy"
     needs: frozenset[str] = frozenset({"energy"})
 
-    def evaluate(self, mm: dict[str, Any], xp: Any) -> Any:
-        energies = xp.stack([xp.asarray(e) for e in mm["energy"]])
+    def evaluate(self, quantities: dict[str, Any], xp: Any) -> Any:
+        energies = xp.stack([xp.asarray(e) for e in quantities["energy"]])
         return energies - xp.mean(energies) - xp.asarray(self.relative_qm)
 
 

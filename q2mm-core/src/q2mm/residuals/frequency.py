@@ -93,8 +93,8 @@ class FrequencyResidual:
             [frequencies[a:b] if b - a == 1 else xp.sort(frequencies[a:b]) for a, b in self.clusters]
         )
 
-    def evaluate(self, mm: dict[str, Any], xp: Any) -> Any:
-        return self.mm_frequencies(mm["hessian"], xp) - xp.asarray(self.targets_cm1)
+    def evaluate(self, quantities: dict[str, Any], xp: Any) -> Any:
+        return self.mm_frequencies(quantities["hessian"], xp) - xp.asarray(self.targets_cm1)
 
 
 def build(

@@ -68,16 +68,18 @@ class GeometryResidual:
     kind: str = "geometry"
     needs: frozenset[str] = frozenset({"relaxed"})
 
-    def evaluate(self, mm: dict[str, Any], xp: Any) -> Any:
-        return GeometryResidual.evaluate_many([self], [mm], xp)[0]
+    def evaluate(self, quantities: dict[str, Any], xp: Any) -> Any:
+        return GeometryResidual.evaluate_many([self], [quantities], xp)[0]
 
     @staticmethod
-    def evaluate_many(residuals: Sequence[GeometryResidual], mms: Sequence[dict[str, Any]], xp: Any) -> list:
+    def evaluate_many(
+        residuals: Sequence[GeometryResidual], structures_quantities: Sequence[dict[str, Any]], xp: Any
+    ) -> list:
         """:meth:`evaluate` of several structures at once: their relaxed coordinates
         joined, each measure computed once over all of them. Inside ``jit`` that is one
         gather per measure instead of one per structure (and per measure), which keeps
         many-structure programs small to compile."""
-        xs = [xp.asarray(mm["relaxed"]) for mm in mms]
+        xs = [xp.asarray(quantities["relaxed"]) for quantities in structures_quantities]
         x = xs[0] if len(xs) == 1 else xp.concatenate(xs)
         offsets = np.cumsum([0] + [int(v.shape[0]) for v in xs[:-1]])
         deltas: dict[str, Any] = {}

@@ -36,8 +36,8 @@ class HessianResidual:
     kind: str = "hessian"
     needs: frozenset[str] = frozenset({"hessian"})
 
-    def evaluate(self, mm: dict[str, Any], xp: Any) -> Any:
-        difference = mm["hessian"] - xp.asarray(self.target)
+    def evaluate(self, quantities: dict[str, Any], xp: Any) -> Any:
+        difference = quantities["hessian"] - xp.asarray(self.target)
         if self.mode_filter is not None:
             s = xp.asarray(self.sqrt_masses)
             q = xp.asarray(self.mode_filter)

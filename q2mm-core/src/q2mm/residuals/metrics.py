@@ -69,9 +69,9 @@ class Metrics:
     def compute(self, quantities: Quantities, x: np.ndarray) -> dict[str, float | None]:
         """The metrics at ``x``; ``quantities(x, needs)`` gives the MM quantities (an
         objective's :meth:`~q2mm.objective.Objective.quantities`)."""
-        _, mm = quantities(x, self.needs)
+        _, per_structure = quantities(x, self.needs)
         freq_errors, diag_errors, eigenvalues, bond_errors, angle_errors = [], [], [], [], []
-        for entry, values in zip(self.entries, mm, strict=True):
+        for entry, values in zip(self.entries, per_structure, strict=True):
             if "frequency" in entry:
                 keep = entry["frequency"].weights > 0
                 freq_errors.append(entry["frequency"].evaluate(values, np)[keep])

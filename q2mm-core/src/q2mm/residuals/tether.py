@@ -29,8 +29,8 @@ class TetherResidual:
     kind: str = "tether"
     needs: frozenset[str] = frozenset({"values"})
 
-    def evaluate(self, mm: dict[str, Any], xp: Any) -> Any:
-        values = xp.asarray(mm["values"])
+    def evaluate(self, quantities: dict[str, Any], xp: Any) -> Any:
+        values = xp.asarray(quantities["values"])
         return (values[self.slots] - xp.asarray(self.start)) / xp.asarray(self.scale)
 
 
