@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 from q2mm.io import read_forcefield
-from q2mm.runner import RESULT_KEYS
+from q2mm.run import RESULT_KEYS
 
 LAUNCH = (
     "from q2mm.cli import main\n"

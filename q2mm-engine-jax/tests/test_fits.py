@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from q2mm.config import load_config
 from q2mm.io import read_forcefield, read_structures
-from q2mm.runner import run_fit
+from q2mm.run import run_fit
 from q2mm.topology import build_system
 from q2mm.topology.perception import perceive
 

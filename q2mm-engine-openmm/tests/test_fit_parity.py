@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from q2mm.config import load_config
-from q2mm.runner import run_fit
+from q2mm.run import run_fit
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ch3f" / "q2mm.toml"
 

@@ -17,7 +17,7 @@ from q2mm.objective import Objective
 from q2mm.parameters import ParameterSpace
 from q2mm.plugins import registry
 from q2mm.protocols import Counters
-from q2mm.runner import run_fit
+from q2mm.run import run_fit
 from q2mm.testing.harmonic_engine import HarmonicEngine
 from q2mm.topology import build_system
 

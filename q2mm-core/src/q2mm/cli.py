@@ -113,7 +113,7 @@ def plugins(as_json: bool) -> None:
 def run(config: Path, engine, optimizer, output, resume: bool, quiet: bool, as_json: bool) -> None:
     """Fit a force field as CONFIG (a q2mm.toml) describes."""
     from .config import load_config
-    from .runner import Progress, run_fit
+    from .run import Progress, run_fit
 
     cfg = load_config(config)
     overrides = {k: v for k, v in {"engine": engine, "optimizer": optimizer}.items() if v}
