@@ -188,13 +188,17 @@ def estimate(qm_files, template, method, ts_method, kind, form, output) -> None:
     from .errors import ConfigError
     from .estimate import estimate_forcefield
     from .io import read_forcefield, read_structures, write_forcefield
-    from .model import FunctionalForm, StationaryKind
+    from .model import FunctionalForm
+    from .stationary import check_declared
 
     molecules = []
     for path in qm_files:
         if not path.is_file():
             raise ConfigError(f"{path}: file not found")
-        molecules.extend(m.with_(kind=StationaryKind(kind)) for m in read_structures(path))
+        for molecule in read_structures(path):
+            molecule = molecule.with_(kind=StationaryKind(kind))
+            check_declared(molecule, str(path))
+            molecules.append(molecule)
     tmpl = read_forcefield(template) if template else None
     ff = estimate_forcefield(
         molecules, template=tmpl, method=method, ts_method=ts_method, form=FunctionalForm(form)

@@ -157,3 +157,16 @@ def match_modes(ref_vectors: Any, vectors: Any) -> np.ndarray:
     order = np.empty(ref.shape[0], dtype=int)
     order[rows] = columns
     return order
+
+
+#: Imaginary frequencies smaller than this (cm⁻¹) are the numerical noise of a
+#: structure optimized to the usual thresholds (soft rotors, a slightly loose
+#: geometry), not a negative curvature that makes it a saddle point.
+IMAGINARY_NOISE_CM1 = 50.0
+
+
+def imaginary_frequencies(hessian: Any, coordinates: Any, masses: Any) -> np.ndarray:
+    """The imaginary harmonic frequencies (negative, cm⁻¹, most negative first) beyond
+    :data:`IMAGINARY_NOISE_CM1`; rigid motions are projected out first."""
+    frequencies = frequencies_from_hessian(np.asarray(hessian, dtype=float), coordinates, masses)
+    return np.sort(frequencies[frequencies < -IMAGINARY_NOISE_CM1])

@@ -49,7 +49,7 @@ def _rigid_body_basis(coordinates: np.ndarray) -> np.ndarray:
 
 
 def invert_reaction_curvature(
-    hessian: np.ndarray, coordinates: np.ndarray, value: float = DEFAULT_INVERTED_EIGENVALUE
+    hessian: np.ndarray, coordinates: np.ndarray, value: float = DEFAULT_INVERTED_EIGENVALUE, name: str = "?"
 ) -> np.ndarray:
     """The Hessian (Hartree/Bohr²) with its reaction-mode eigenvalue replaced by
     ``value``, rebuilt from the eigen-decomposition of its symmetric part. The reaction
@@ -64,8 +64,10 @@ def invert_reaction_curvature(
     internal = np.sum((rigid.T @ vectors) ** 2, axis=0) < 0.5
     candidates = np.flatnonzero(internal & (eigenvalues < 0))
     if not len(candidates):
+        lowest = ", ".join(f"{v:.3g}" for v in np.sort(eigenvalues[internal])[:3])
         raise ConfigError(
-            "a structure declared a transition state has a Hessian without a negative eigenvalue"
+            f"structure {name} is declared a transition state but its Hessian has no negative "
+            f"eigenvalue (lowest internal ones: {lowest} Hartree/Bohr²)"
         )
     eigenvalues = eigenvalues.copy()
     eigenvalues[candidates[np.argmin(eigenvalues[candidates])]] = value
@@ -79,5 +81,5 @@ def curvature_corrected(molecule: Molecule, value: float = DEFAULT_INVERTED_EIGE
     if molecule.hessian is None:
         raise ConfigError(f"structure {molecule.name or '(unnamed)'} has no Hessian to estimate from")
     if molecule.kind == StationaryKind.TRANSITION_STATE:
-        return invert_reaction_curvature(molecule.hessian, molecule.coordinates, value)
+        return invert_reaction_curvature(molecule.hessian, molecule.coordinates, value, molecule.name or "?")
     return np.asarray(molecule.hessian, dtype=float)

@@ -18,6 +18,7 @@ from ..parameters import ParameterSpace
 from ..plugins import Registry, registry
 from ..protocols import Capability, Counters, Executor, Optimizer
 from ..residuals.weights import DEFAULT_TERMS
+from ..stationary import check_declared
 from ..topology import build_system
 from ..topology.perception import BondRules, perceive
 
@@ -41,6 +42,7 @@ def _load_structures(cfg: RunConfig) -> list[tuple[Molecule, Any]]:
                 raise ConfigError(f"{cfg.path}: structures[{i}].hessian: {spec.hessian} holds no Hessian")
             mol = mol.with_(hessian=donor.hessian, frequencies=donor.frequencies)
         mol = mol.with_(kind=StationaryKind(spec.kind), name=spec.name or mol.name or spec.file.stem)
+        check_declared(mol, f"{cfg.path}: structures[{i}] ({spec.hessian or spec.file})")
         if spec.extra_bonds or spec.excluded_bonds or mol.bonds is None:
             # Fix the connectivity once, so estimation and assignment see the same bonds.
             rules = BondRules(
