@@ -16,13 +16,11 @@ from pathlib import Path
 
 from ..errors import ConversionLossError, ParseError
 from ..model import SourceText
+from . import fortran
 from .atomic import write_bytes_atomic
 
 _ENCODING = "utf-8"
 _ERRORS = "surrogateescape"
-#: Fortran-style reals and integers; no "nan", "inf", underscores or hex that float() would take.
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][+-]?\d+)?")
-_INTEGER = re.compile(r"[+-]?\d+")
 _TOKEN = re.compile(r"\S+")
 
 
@@ -60,21 +58,19 @@ def ending(line: str) -> str:
 
 
 def number(text: str, path: str | Path, line: int | None, expected: str) -> float:
-    """A finite real written as Fortran would (``1.5``, ``-.5``, ``1.0D-3``)."""
-    token = text.strip()
-    if not _NUMBER.fullmatch(token):
-        raise ParseError(path, line, expected, token or "blank")
-    value = float(token.replace("d", "e").replace("D", "e"))
-    if not math.isfinite(value):
-        raise ParseError(path, line, expected, token)
-    return value
+    """A finite real in the grammar every reader shares (:func:`.fortran.real`)."""
+    try:
+        return fortran.real(text)
+    except ValueError:
+        raise ParseError(path, line, expected, text.strip() or "blank") from None
 
 
 def integer(text: str, path: str | Path, line: int | None, expected: str) -> int:
-    token = text.strip()
-    if not _INTEGER.fullmatch(token):
-        raise ParseError(path, line, expected, token or "blank")
-    return int(token)
+    """An integer in the grammar every reader shares (:func:`.fortran.integer`)."""
+    try:
+        return fortran.integer(text)
+    except ValueError:
+        raise ParseError(path, line, expected, text.strip() or "blank") from None
 
 
 def tokens(text: str) -> list[tuple[int, int, str]]:

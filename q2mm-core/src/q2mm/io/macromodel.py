@@ -30,6 +30,7 @@ import attrs
 import numpy as np
 
 from ..model import Molecule
+from . import fortran
 from .textlines import Lines, read_lines
 
 # --- Maestro (.mae) ----------------------------------------------------------------------
@@ -314,7 +315,7 @@ def _row(lines: Lines, index: int, section: _Section) -> MmoTerm:
 
 def _is_row(text: str, arity: int) -> bool:
     tokens = text.split()
-    return len(tokens) > arity and all(t.isdigit() for t in tokens[:arity])
+    return len(tokens) > arity and all(map(fortran.is_unsigned, tokens[:arity]))
 
 
 def _section_terms(lines: Lines, header: int, count: int, section: _Section) -> list[MmoTerm]:

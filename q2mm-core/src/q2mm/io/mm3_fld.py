@@ -91,7 +91,6 @@ _STANDARD_FACTORS = {
     "S-B": 2 * MDYN_A_TO_KCALMOL_A2 * KCAL_TO_KJ,
     "VDW": KCAL_TO_KJ,
 }
-_TYPE_COUNT = {"1": 2, "2": 3, "3": 3, "4": 4, "5": 4, "6": 2}
 #: MM3's torsion signs: V_n/2 (1 + (−1)^(n+1) cos nφ).
 _TORSION_PHASES = {n: 0.0 if n % 2 else math.pi for n in range(1, 7)}
 
@@ -307,146 +306,33 @@ class _Parser:
             self.sub.slots.append(slot)
         return slot
 
+    @property
+    def section(self) -> str | None:
+        """Section of the rows read now: the substructure's name, None in the main section."""
+        return self.sub.name if self.sub is not None else None
+
     def parameter(self, index: int, text: str) -> None:
+        """A line of a -2 block; its interaction code picks the reader in :data:`_CODE_READERS`."""
         if self.block == "subhead-done":
             self.block = "parameters"
-        n = index + 1
-        code = text[:2].ljust(2)
+        n, code = index + 1, text[:2].ljust(2)
         if code == "54":
             self.higher_torsion(index, text)
             return
         if not (code[0] == " " or code[0].islower()) or code[1].isspace():
             raise self.error(n, "an interaction code in columns 1-2", code)
         if not text[2:55].strip():
-            if self.last_row_line is not None:  # descriptors continuing the line above
-                self.out.continuations[n] = self.last_row_line
+            self.continuation(n)
             return
-        self.last_row_line = n
-        kind = code[1]
-        section = self.sub.name if self.sub is not None else None
-        self.out.group_end[(section, kind)] = index
-        comment = text[_COMMENT_COLUMN:].strip()
-        self.previous = None
-        if kind in "78":
-            self.kept_as_text(n, text, kind)
-            return
-        if kind not in _TYPE_COUNT:
-            if kind == "9":
-                raise self.error(n, "a parameter line (a code-9 pattern belongs after -3)")
-            self.out.unmodelled.append((n, f"MM3* interaction code {kind!r}"))
-            return
-        types = self.types(text, n, _TYPE_COUNT[kind])
-        values = [
-            self.value(text, n, i, what)
-            for i, what in enumerate(("first value", "second value", "third value"))
-        ]
+        self.last_row_line, self.previous = n, None
+        self.out.group_end[(self.section, code[1])] = index
+        _CODE_READERS.get(code[1], _unknown_code)(_Line(self, index, text, code[1], self.section))
 
-        def column(i: int, scale: float = 1.0, **kw) -> _Column:
-            return _Column(index, *_VALUE_COLUMNS[i], scale=scale, **kw)
-
-        if kind == "1":
-            k_scale = self.factor("STR", n) / 2
-            self.add(
-                _Slot(
-                    "bond",
-                    types,
-                    n,
-                    section,
-                    comment,
-                    {"k": column(1, k_scale), "r0": column(0)},
-                    {"k": values[1] * k_scale, "r0": values[0]},
-                )
-            )
-            self.add(
-                _Slot(
-                    "dipole",
-                    types,
-                    n,
-                    section,
-                    comment,
-                    {"moment": column(2, default=0.0), "position": _Fixed(0.5)},
-                    {"moment": values[2], "position": 0.5},
-                    present=values[2] != 0.0,
-                )
-            )
-        elif kind == "2":
-            k_scale = self.factor("BND", n) / 2
-            self.add(
-                _Slot(
-                    "angle",
-                    types,
-                    n,
-                    section,
-                    comment,
-                    {"k": column(1, k_scale), "theta0": column(0, DEG_TO_RAD)},
-                    {"k": values[1] * k_scale, "theta0": values[0] * DEG_TO_RAD},
-                )
-            )
-            if values[2] != 0.0:
-                self.out.unmodelled.append((n, "MM3* bend-bend constants (angle lines, third column)"))
-        elif kind == "3":
-            k_scale = self.factor("S-B", n)
-            self.add(
-                _Slot(
-                    "strbnd",
-                    types,
-                    n,
-                    section,
-                    comment,
-                    {"k1": column(0, k_scale), "k2": column(0, k_scale)},
-                    {"k1": values[0] * k_scale, "k2": values[0] * k_scale},
-                )
-            )
-        elif kind == "4":
-            k_scale = self.factor("TOR", n)
-            fields: dict[str, _Column | _Fixed] = {}
-            row_values: dict[str, float] = {}
-            for i in range(3):
-                fields[f"k{i + 1}"] = column(i, k_scale)
-                fields[f"phase{i + 1}"] = _Fixed(_TORSION_PHASES[i + 1])
-                row_values[f"k{i + 1}"] = values[i] * k_scale
-                row_values[f"phase{i + 1}"] = _TORSION_PHASES[i + 1]
-            self.previous = self.add(_Slot("torsion", types, n, section, comment, fields, row_values))
-        elif kind == "5":
-            if values[0] != 0.0:
-                self.out.unmodelled.append((n, "MM3* improper torsions with a non-zero angle"))
-                return
-            k_scale = self.factor("IMP", n)
-            amber_order = (types[3], types[2], types[0], types[1])
-            self.add(
-                _Slot(
-                    "torsion",
-                    amber_order,
-                    n,
-                    IMPROPER,
-                    comment,
-                    {"k2": column(1, k_scale), "phase2": _Fixed(math.pi)},
-                    {"k2": values[1] * k_scale, "phase2": math.pi},
-                )
-            )
-        else:
-            self.add(
-                _Slot(
-                    "vdw_pair",
-                    types,
-                    n,
-                    section,
-                    comment,
-                    {"radius": column(0), "epsilon": column(1)},
-                    {"radius": values[0], "epsilon": values[1]},
-                )
-            )
-
-    def kept_as_text(self, n: int, text: str, kind: str) -> None:
-        if kind == "7":
-            self.out.unmodelled.append((n, "MM3* hydrogen-bond parameters (code 7)"))
-            return
-        values = [
-            self.value(text, n, i, what)
-            for i, what in enumerate(("first value", "second value", "third value"))
-        ]
-        if any(values):
-            self.out.unmodelled.append((n, "MM3* torsion-stretch constants (code 8)"))
+    def continuation(self, n: int) -> None:
+        """A line blank in its type and value columns continues the descriptors of the
+        line above; MacroModel may name either line for the same parameters."""
+        if self.last_row_line is not None:
+            self.out.continuations[n] = self.last_row_line
 
     def higher_torsion(self, index: int, text: str) -> None:
         n = index + 1
@@ -460,7 +346,7 @@ class _Parser:
             torsion.fields[f"phase{order}"] = _Fixed(_TORSION_PHASES[order])
             torsion.values[f"k{order}"] = self.value(text, n, i, f"V{order}") * k_scale
             torsion.values[f"phase{order}"] = _TORSION_PHASES[order]
-        self.out.group_end[(self.sub.name if self.sub is not None else None, "4")] = index
+        self.out.group_end[(self.section, "4")] = index
         self.previous = None
 
     def vdw(self, index: int, text: str) -> None:
@@ -502,6 +388,149 @@ class _Parser:
             )
         )
         self.out.group_end[(None, "vdw")] = index
+
+
+@attrs.frozen
+class _Line:
+    """A parameter line being read, with what every code's reader needs of it."""
+
+    parser: _Parser
+    index: int  # 0-based
+    text: str
+    code: str  # the interaction code (column 2)
+    section: str | None
+
+    @property
+    def n(self) -> int:
+        return self.index + 1
+
+    def types(self, count: int) -> tuple[str, ...]:
+        return self.parser.types(self.text, self.n, count)
+
+    def values(self) -> list[float]:
+        """The three F10.4 value columns (a blank one reads as zero)."""
+        return [self.parser.value(self.text, self.n, i, what) for i, what in enumerate(_VALUE_NAMES)]
+
+    def factor(self, name: str) -> float:
+        return self.parser.factor(name, self.n)
+
+    def column(self, i: int, scale: float = 1.0, **kw) -> _Column:
+        return _Column(self.index, *_VALUE_COLUMNS[i], scale=scale, **kw)
+
+    def add(
+        self, kind: str, types: tuple[str, ...], fields: dict, values: dict, present: bool = True
+    ) -> _Slot:
+        """A slot read from this line (its line number, section and comment), added to the output."""
+        comment = self.text[_COMMENT_COLUMN:].strip()
+        slot = _Slot(kind, types, self.n, self.section, comment, fields, values, present=present)
+        return self.parser.add(slot)
+
+    def unmodelled(self, what: str) -> None:
+        self.parser.out.unmodelled.append((self.n, what))
+
+
+_VALUE_NAMES = ("first value", "second value", "third value")
+
+
+def _stretch(line: _Line) -> None:
+    """Code 1: a bond; its third column, the bond dipole, is a row only when non-zero
+    but stays writable."""
+    types, (r0, k, moment) = line.types(2), line.values()
+    k_scale = line.factor("STR") / 2
+    fields = {"k": line.column(1, k_scale), "r0": line.column(0)}
+    line.add("bond", types, fields, {"k": k * k_scale, "r0": r0})
+    fields = {"moment": line.column(2, default=0.0), "position": _Fixed(0.5)}
+    line.add("dipole", types, fields, {"moment": moment, "position": 0.5}, present=moment != 0.0)
+
+
+def _bend(line: _Line) -> None:
+    """Code 2: an angle; a bend-bend constant in the third column has no canonical row."""
+    types, (theta0, k, bend_bend) = line.types(3), line.values()
+    k_scale = line.factor("BND") / 2
+    fields = {"k": line.column(1, k_scale), "theta0": line.column(0, DEG_TO_RAD)}
+    line.add("angle", types, fields, {"k": k * k_scale, "theta0": theta0 * DEG_TO_RAD})
+    if bend_bend != 0.0:
+        line.unmodelled("MM3* bend-bend constants (angle lines, third column)")
+
+
+def _stretch_bend(line: _Line) -> None:
+    """Code 3: one constant in the file, both canonical k1 and k2 in the row."""
+    types, (k, _, _) = line.types(3), line.values()
+    k_scale = line.factor("S-B")
+    column = line.column(0, k_scale)
+    line.add("strbnd", types, {"k1": column, "k2": column}, {"k1": k * k_scale, "k2": k * k_scale})
+
+
+def _torsion(line: _Line) -> None:
+    """Code 4: V1..V3 with MM3's fixed phases; a ``54`` line right after adds V4..V6."""
+    types, values = line.types(4), line.values()
+    k_scale = line.factor("TOR")
+    fields: dict[str, _Column | _Fixed] = {}
+    row_values: dict[str, float] = {}
+    for order in (1, 2, 3):
+        fields[f"k{order}"] = line.column(order - 1, k_scale)
+        fields[f"phase{order}"] = _Fixed(_TORSION_PHASES[order])
+        row_values[f"k{order}"] = values[order - 1] * k_scale
+        row_values[f"phase{order}"] = _TORSION_PHASES[order]
+    line.parser.previous = line.add("torsion", types, fields, row_values)
+
+
+def _improper(line: _Line) -> None:
+    """Code 5: a periodic improper, a torsion row of section :data:`IMPROPER` in Amber
+    order (see the module docstring); one with a non-zero angle has no canonical row."""
+    types, (angle, k, _) = line.types(4), line.values()
+    if angle != 0.0:
+        line.unmodelled("MM3* improper torsions with a non-zero angle")
+        return
+    k_scale = line.factor("IMP")
+    amber_order = (types[3], types[2], types[0], types[1])
+    fields = {"k2": line.column(1, k_scale), "phase2": _Fixed(math.pi)}
+    attrs.evolve(line, section=IMPROPER).add(
+        "torsion", amber_order, fields, {"k2": k * k_scale, "phase2": math.pi}
+    )
+
+
+def _vdw_pair(line: _Line) -> None:
+    """Code 6: a special van der Waals pair, values as written."""
+    types, (radius, epsilon, _) = line.types(2), line.values()
+    fields = {"radius": line.column(0), "epsilon": line.column(1)}
+    line.add("vdw_pair", types, fields, {"radius": radius, "epsilon": epsilon})
+
+
+def _hydrogen_bond(line: _Line) -> None:
+    """Code 7: kept as text."""
+    line.unmodelled("MM3* hydrogen-bond parameters (code 7)")
+
+
+def _torsion_stretch(line: _Line) -> None:
+    """Code 8: kept as text; values are still read, so a corrupt one is an error, and
+    an all-zero line loses nothing."""
+    if any(line.values()):
+        line.unmodelled("MM3* torsion-stretch constants (code 8)")
+
+
+def _misplaced_pattern(line: _Line) -> None:
+    """Code 9: a substructure pattern, which belongs right after a -3 marker."""
+    raise line.parser.error(line.n, "a parameter line (a code-9 pattern belongs after -3)")
+
+
+def _unknown_code(line: _Line) -> None:
+    """Any other code: kept as text, named by its code."""
+    line.unmodelled(f"MM3* interaction code {line.code!r}")
+
+
+#: The reader of each interaction code of parameter lines (others: :func:`_unknown_code`).
+_CODE_READERS = {
+    "1": _stretch,
+    "2": _bend,
+    "3": _stretch_bend,
+    "4": _torsion,
+    "5": _improper,
+    "6": _vdw_pair,
+    "7": _hydrogen_bond,
+    "8": _torsion_stretch,
+    "9": _misplaced_pattern,
+}
 
 
 def _parse(source: SourceText) -> _Parsed:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from xml.parsers import expat
 from xml.sax.saxutils import quoteattr
@@ -175,19 +176,11 @@ class _Reader:
             for force in self.out.root.children
         )
         for force in self.out.root.children:
-            handler = {
-                "HarmonicBondForce": self.harmonic_bonds,
-                "HarmonicAngleForce": self.harmonic_angles,
-                "PeriodicTorsionForce": self.torsions,
-                "NonbondedForce": self.nonbonded,
-                "CustomBondForce": self.custom_bonds,
-                "CustomAngleForce": self.custom_angles,
-                "CustomNonbondedForce": self.custom_nonbonded,
-            }.get(force.tag)
-            if handler is None:
+            read = _FORCE_READERS.get(force.tag)
+            if read is None:
                 self.keep(force, _KEPT.get(force.tag, f"OpenMM <{force.tag}>"))
             else:
-                handler(force)
+                read(self, force)
         return self.out
 
     def keep(self, element: _Element, what: str) -> None:
@@ -322,6 +315,17 @@ class _Reader:
                 )
 
 
+#: The reader of each force whose elements become rows; other forces are kept as text.
+_FORCE_READERS = {
+    "HarmonicBondForce": _Reader.harmonic_bonds,
+    "HarmonicAngleForce": _Reader.harmonic_angles,
+    "PeriodicTorsionForce": _Reader.torsions,
+    "NonbondedForce": _Reader.nonbonded,
+    "CustomBondForce": _Reader.custom_bonds,
+    "CustomAngleForce": _Reader.custom_angles,
+    "CustomNonbondedForce": _Reader.custom_nonbonded,
+}
+#: How the file's other top-level elements are named as kept text.
 _KEPT = {
     "AtomTypes": "OpenMM atom types (names, classes, elements, masses)",
     "Residues": "OpenMM residue templates",
@@ -466,151 +470,208 @@ def _globals(conventions: Conventions, table: dict[str, float]) -> str:
 
 def _elements(rows: list[Row], forcefield: ForceField) -> tuple[dict[str, tuple[str, list[str]]], list[str]]:
     """XML elements per force for the rows OpenMM can hold: {force tag: (opening tag, items)}."""
-    c = forcefield.conventions
-    anharmonic_bonds = bool(c.bond_cubic or c.bond_quartic)
-    anharmonic_angles = bool(c.angle_cubic or c.angle_quartic or c.angle_pentic or c.angle_sextic)
-    buckingham = c.vdw_form == "buckingham"
-    out: dict[str, tuple[str, list[str]]] = {}
-    losses: list[str] = []
     charges = {row.types: row for row in rows if row.kind == "charge" and row.section is None}
-    residue_charges = not charges  # no charge rows: OpenMM takes charges from residue templates
-
-    def put(tag: str, opening: str, item: str) -> None:
-        out.setdefault(tag, (opening, []))[1].append(item)
-
+    blocks = _Blocks(forcefield.conventions, rows, charges)
     for row in rows:
-        v, key = row.values, row.key
-        extra = sorted(set(v) - _HOLDS.get(row.kind, set()))
-        if row.kind == "torsion":
-            extra = [f for f in extra if not re.fullmatch(r"(k|phase)[1-6]", f)]
-        if row.section not in (None, IMPROPER) or (row.section == IMPROPER and row.kind != "torsion"):
-            losses.append(f"row {key}: rows of section {row.section!r} (OpenMM matches atom types only)")
-            continue
-        if row.kind not in _HOLDS and row.kind != "torsion":
-            losses.append(f"row {key}: {row.kind} terms (q2mm writes no OpenMM force for them)")
-            continue
-        if extra:
-            losses.append(
-                f"row {key}: fields {extra} (the OpenMM element holds {sorted(_HOLDS.get(row.kind, ()))})"
-            )
-        if row.kind == "bond":
-            if anharmonic_bonds:
-                opening = (
-                    f'<CustomBondForce energy="{MM3_BOND}">'
-                    + _globals(c, _BOND_GLOBALS)
-                    + '<PerBondParameter name="k"/><PerBondParameter name="r0"/>'
-                )
-                values = [
-                    ("k", _format(v.get("k", 0.0) / _KJ_NM2)),
-                    ("r0", _format(v.get("r0", 0.0) / NM_TO_ANGSTROM)),
-                ]
-                put("CustomBondForce", opening, f"<Bond {_attrs_text(_names(row.types) + values)}/>")
-            else:
-                values = [
-                    ("length", _format(v.get("r0", 0.0) / NM_TO_ANGSTROM)),
-                    ("k", _format(2 * v.get("k", 0.0) / _KJ_NM2)),
-                ]
-                put(
-                    "HarmonicBondForce",
-                    "<HarmonicBondForce>",
-                    f"<Bond {_attrs_text(_names(row.types) + values)}/>",
-                )
-        elif row.kind == "angle":
-            if anharmonic_angles:
-                opening = (
-                    f'<CustomAngleForce energy="{MM3_ANGLE}">'
-                    + _globals(c, _ANGLE_GLOBALS)
-                    + '<PerAngleParameter name="k"/><PerAngleParameter name="theta0"/>'
-                )
-                values = [
-                    ("k", _format(v.get("k", 0.0) * KCAL_TO_KJ)),
-                    ("theta0", _format(v.get("theta0", 0.0))),
-                ]
-                put("CustomAngleForce", opening, f"<Angle {_attrs_text(_names(row.types) + values)}/>")
-            else:
-                values = [
-                    ("angle", _format(v.get("theta0", 0.0))),
-                    ("k", _format(2 * v.get("k", 0.0) * KCAL_TO_KJ)),
-                ]
-                put(
-                    "HarmonicAngleForce",
-                    "<HarmonicAngleForce>",
-                    f"<Angle {_attrs_text(_names(row.types) + values)}/>",
-                )
-        elif row.kind == "torsion":
-            types = row.types
-            tag = "Proper"
-            if row.section == IMPROPER:
-                types, tag = (types[2], types[0], types[1], types[3]), "Improper"
-            values = []
-            orders = sorted({int(f[-1]) for f in v if re.fullmatch(r"(k|phase)[1-6]", f)})
-            for i, order in enumerate(orders, 1):
-                values += [
-                    (f"periodicity{i}", str(order)),
-                    (f"phase{i}", _format(v.get(f"phase{order}", 0.0))),
-                    (f"k{i}", _format(v.get(f"k{order}", 0.0) * KCAL_TO_KJ)),
-                ]
-            put(
-                "PeriodicTorsionForce",
-                "<PeriodicTorsionForce>",
-                f"<{tag} {_attrs_text(_names(types) + values)}/>",
-            )
-        elif row.kind == "vdw":
-            if "reduction" in v and not math.isclose(v["reduction"], 1.0):
-                losses.append(f"row {key}: hydrogen vdW reduction {v['reduction']!r} (OpenMM XML has none)")
-            charge = charges.get(row.types)
-            if buckingham:
-                cutoff = 2 if c.vdw_scale_14 >= 0.5 else 3
-                opening = (
-                    f'<CustomNonbondedForce energy="{MM3_VDW}" bondCutoff="{cutoff}">'
-                    + _globals(c, _VDW_GLOBALS)
-                    + '<PerParticleParameter name="radius"/>'
-                    + '<PerParticleParameter name="epsilon"/>'
-                )
-                values = [
-                    ("radius", _format(v.get("radius", 0.0) / NM_TO_ANGSTROM)),
-                    ("epsilon", _format(v.get("epsilon", 0.0) * KCAL_TO_KJ)),
-                ]
-                put(
-                    "CustomNonbondedForce",
-                    opening,
-                    f"<Atom {_attrs_text([('class', row.types[0]), *values])}/>",
-                )
-                if charge is not None:
-                    _put_charge(put, c, row.types[0], charge.values.get("q", 0.0), "1.0", "0.0")
-            else:
-                values = [
-                    ("sigma", _format(2 * v.get("radius", 0.0) / _TWO_SIX / NM_TO_ANGSTROM)),
-                    ("epsilon", _format(v.get("epsilon", 0.0) * KCAL_TO_KJ)),
-                ]
-                q = None if residue_charges else (0.0 if charge is None else charge.values.get("q", 0.0))
-                _put_charge(put, c, row.types[0], q, *(value for _, value in values))
-        elif row.kind == "charge" and not any(r.kind == "vdw" and r.types == row.types for r in rows):
-            _put_charge(put, c, row.types[0], v.get("q", 0.0), "1.0", "0.0")
-    return out, losses
+        kind = _KINDS.get(row.kind)
+        if _writable(blocks, row, kind):
+            kind.write(blocks, row)
+    return blocks.out, blocks.losses
 
 
-_HOLDS = {
-    "bond": {"k", "r0"},
-    "angle": {"k", "theta0"},
-    "vdw": {"radius", "epsilon", "reduction"},
-    "charge": {"q"},
-}
+@attrs.define
+class _Blocks:
+    """The elements being written, per force, and what the rows lose on the way."""
+
+    conventions: Conventions
+    rows: list[Row]
+    #: Charge rows by atom types; with none at all OpenMM takes charges from residue templates.
+    charges: dict[tuple[str, ...], Row]
+    out: dict[str, tuple[str, list[str]]] = attrs.Factory(dict)
+    losses: list[str] = attrs.Factory(list)
+
+    def put(self, tag: str, opening: str, item: str) -> None:
+        self.out.setdefault(tag, (opening, []))[1].append(item)
+
+    def nonbonded_atom(self, name: str, charge: float | None, sigma: str, epsilon: str) -> None:
+        """A NonbondedForce atom; ``charge`` None leaves it to the residue templates."""
+        c = self.conventions
+        opening = (
+            f'<NonbondedForce coulomb14scale="{_format(c.elec_scale_14)}" '
+            f'lj14scale="{_format(c.vdw_scale_14)}">'
+        )
+        if charge is None:
+            opening += '<UseAttributeFromResidue name="charge"/>'
+            pairs = [("class", name), ("sigma", sigma), ("epsilon", epsilon)]
+        else:
+            pairs = [("class", name), ("charge", _format(charge)), ("sigma", sigma), ("epsilon", epsilon)]
+        self.put("NonbondedForce", opening, f"<Atom {_attrs_text(pairs)}/>")
 
 
-def _put_charge(
-    put, conventions: Conventions, name: str, charge: float | None, sigma: str, epsilon: str
-) -> None:
+def _writable(blocks: _Blocks, row: Row, kind: _Kind | None) -> bool:
+    """Whether an OpenMM element can hold ``row``; fields it has no attribute for are lost."""
+    if row.section not in (None, IMPROPER) or (row.section == IMPROPER and row.kind != "torsion"):
+        blocks.losses.append(
+            f"row {row.key}: rows of section {row.section!r} (OpenMM matches atom types only)"
+        )
+        return False
+    if kind is None:
+        blocks.losses.append(f"row {row.key}: {row.kind} terms (q2mm writes no OpenMM force for them)")
+        return False
+    extra = sorted(set(row.values) - kind.holds)
+    if extra:
+        blocks.losses.append(f"row {row.key}: fields {extra} (the OpenMM element holds {sorted(kind.holds)})")
+    return True
+
+
+def _item(tag: str, types: tuple[str, ...], values: list[tuple[str, str]]) -> str:
+    """An element naming its atoms by class, then its values."""
+    return f"<{tag} {_attrs_text(_names(types) + values)}/>"
+
+
+def _bond(blocks: _Blocks, row: Row) -> None:
+    """A HarmonicBondForce bond, or one of q2mm's MM3 series when the conventions have one."""
+    c = blocks.conventions
+    (_mm3_bond if c.bond_cubic or c.bond_quartic else _harmonic_bond)(blocks, row)
+
+
+def _harmonic_bond(blocks: _Blocks, row: Row) -> None:
+    v = row.values
+    values = [
+        ("length", _format(v.get("r0", 0.0) / NM_TO_ANGSTROM)),
+        ("k", _format(2 * v.get("k", 0.0) / _KJ_NM2)),
+    ]
+    blocks.put("HarmonicBondForce", "<HarmonicBondForce>", _item("Bond", row.types, values))
+
+
+def _mm3_bond(blocks: _Blocks, row: Row) -> None:
+    """An item of q2mm's own CustomBondForce (:data:`MM3_BOND`), series from the conventions."""
     opening = (
-        f'<NonbondedForce coulomb14scale="{_format(conventions.elec_scale_14)}" '
-        f'lj14scale="{_format(conventions.vdw_scale_14)}">'
+        f'<CustomBondForce energy="{MM3_BOND}">'
+        + _globals(blocks.conventions, _BOND_GLOBALS)
+        + '<PerBondParameter name="k"/><PerBondParameter name="r0"/>'
     )
-    if charge is None:
-        opening += '<UseAttributeFromResidue name="charge"/>'
-        pairs = [("class", name), ("sigma", sigma), ("epsilon", epsilon)]
-    else:
-        pairs = [("class", name), ("charge", _format(charge)), ("sigma", sigma), ("epsilon", epsilon)]
-    put("NonbondedForce", opening, f"<Atom {_attrs_text(pairs)}/>")
+    v = row.values
+    values = [("k", _format(v.get("k", 0.0) / _KJ_NM2)), ("r0", _format(v.get("r0", 0.0) / NM_TO_ANGSTROM))]
+    blocks.put("CustomBondForce", opening, _item("Bond", row.types, values))
+
+
+def _angle(blocks: _Blocks, row: Row) -> None:
+    """A HarmonicAngleForce angle, or one of q2mm's MM3 series when the conventions have one."""
+    c = blocks.conventions
+    anharmonic = c.angle_cubic or c.angle_quartic or c.angle_pentic or c.angle_sextic
+    (_mm3_angle if anharmonic else _harmonic_angle)(blocks, row)
+
+
+def _harmonic_angle(blocks: _Blocks, row: Row) -> None:
+    v = row.values
+    values = [("angle", _format(v.get("theta0", 0.0))), ("k", _format(2 * v.get("k", 0.0) * KCAL_TO_KJ))]
+    blocks.put("HarmonicAngleForce", "<HarmonicAngleForce>", _item("Angle", row.types, values))
+
+
+def _mm3_angle(blocks: _Blocks, row: Row) -> None:
+    """An item of q2mm's own CustomAngleForce (:data:`MM3_ANGLE`), series from the conventions."""
+    opening = (
+        f'<CustomAngleForce energy="{MM3_ANGLE}">'
+        + _globals(blocks.conventions, _ANGLE_GLOBALS)
+        + '<PerAngleParameter name="k"/><PerAngleParameter name="theta0"/>'
+    )
+    v = row.values
+    values = [("k", _format(v.get("k", 0.0) * KCAL_TO_KJ)), ("theta0", _format(v.get("theta0", 0.0)))]
+    blocks.put("CustomAngleForce", opening, _item("Angle", row.types, values))
+
+
+def _torsion(blocks: _Blocks, row: Row) -> None:
+    """A Proper, or an Improper with the centre (canonically third) as OpenMM's class1."""
+    types, tag = row.types, "Proper"
+    if row.section == IMPROPER:
+        types, tag = (types[2], types[0], types[1], types[3]), "Improper"
+    blocks.put(
+        "PeriodicTorsionForce", "<PeriodicTorsionForce>", _item(tag, types, _periodic_terms(row.values))
+    )
+
+
+def _periodic_terms(v: Mapping[str, float]) -> list[tuple[str, str]]:
+    """periodicityN, phaseN, kN for each periodicity the row has, numbered from 1 in order."""
+    orders = sorted({int(f[-1]) for f in v if f in _TORSION_FIELDS})
+    values = []
+    for i, order in enumerate(orders, 1):
+        values += [
+            (f"periodicity{i}", str(order)),
+            (f"phase{i}", _format(v.get(f"phase{order}", 0.0))),
+            (f"k{i}", _format(v.get(f"k{order}", 0.0) * KCAL_TO_KJ)),
+        ]
+    return values
+
+
+def _vdw(blocks: _Blocks, row: Row) -> None:
+    """Lennard-Jones, or q2mm's MM3 Buckingham force when the conventions say so."""
+    v = row.values
+    if "reduction" in v and not math.isclose(v["reduction"], 1.0):
+        blocks.losses.append(
+            f"row {row.key}: hydrogen vdW reduction {v['reduction']!r} (OpenMM XML has none)"
+        )
+    (_buckingham if blocks.conventions.vdw_form == "buckingham" else _lennard_jones)(blocks, row)
+
+
+def _buckingham(blocks: _Blocks, row: Row) -> None:
+    """An atom of q2mm's MM3 CustomNonbondedForce; its charge, if any, goes to a
+    NonbondedForce atom with Lennard-Jones switched off."""
+    v, charge = row.values, blocks.charges.get(row.types)
+    opening = _buckingham_opening(blocks.conventions)
+    values = [
+        ("radius", _format(v.get("radius", 0.0) / NM_TO_ANGSTROM)),
+        ("epsilon", _format(v.get("epsilon", 0.0) * KCAL_TO_KJ)),
+    ]
+    blocks.put("CustomNonbondedForce", opening, f"<Atom {_attrs_text([('class', row.types[0]), *values])}/>")
+    if charge is not None:
+        blocks.nonbonded_atom(row.types[0], charge.values.get("q", 0.0), "1.0", "0.0")
+
+
+def _buckingham_opening(c: Conventions) -> str:
+    """The force's tag: bondCutoff 2 keeps the 1-4 pairs (scale 1), 3 excludes them (scale 0)."""
+    cutoff = 2 if c.vdw_scale_14 >= 0.5 else 3
+    return (
+        f'<CustomNonbondedForce energy="{MM3_VDW}" bondCutoff="{cutoff}">'
+        + _globals(c, _VDW_GLOBALS)
+        + '<PerParticleParameter name="radius"/>'
+        + '<PerParticleParameter name="epsilon"/>'
+    )
+
+
+def _lennard_jones(blocks: _Blocks, row: Row) -> None:
+    """A NonbondedForce atom with σ, ε and the charge row of the same types (0 without
+    one; from the residue templates when the force field has no charge rows at all)."""
+    v, charge = row.values, blocks.charges.get(row.types)
+    sigma = _format(2 * v.get("radius", 0.0) / _TWO_SIX / NM_TO_ANGSTROM)
+    epsilon = _format(v.get("epsilon", 0.0) * KCAL_TO_KJ)
+    q = None if not blocks.charges else (0.0 if charge is None else charge.values.get("q", 0.0))
+    blocks.nonbonded_atom(row.types[0], q, sigma, epsilon)
+
+
+def _charge(blocks: _Blocks, row: Row) -> None:
+    """A charge without a vdW row of its types: a NonbondedForce atom with Lennard-Jones off."""
+    if not any(r.kind == "vdw" and r.types == row.types for r in blocks.rows):
+        blocks.nonbonded_atom(row.types[0], row.values.get("q", 0.0), "1.0", "0.0")
+
+
+@attrs.frozen
+class _Kind:
+    """How rows of one kind are written: the fields its element has attributes for, and the writer."""
+
+    holds: frozenset[str]
+    write: Callable[[_Blocks, Row], None]
+
+
+_TORSION_FIELDS = frozenset(f"{p}{n}" for n in range(1, 7) for p in ("k", "phase"))
+#: The writer of each row kind OpenMM XML holds.
+_KINDS = {
+    "bond": _Kind(frozenset({"k", "r0"}), _bond),
+    "angle": _Kind(frozenset({"k", "theta0"}), _angle),
+    "torsion": _Kind(_TORSION_FIELDS, _torsion),
+    "vdw": _Kind(frozenset({"radius", "epsilon", "reduction"}), _vdw),
+    "charge": _Kind(frozenset({"q"}), _charge),
+}
 
 
 @attrs.frozen

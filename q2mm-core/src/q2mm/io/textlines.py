@@ -14,7 +14,8 @@ API (indices are 0-based; messages report 1-based line numbers):
 - ``Lines.fields(i, count=None, at_least=None, what=...)`` — whitespace tokens, with
   an exact or minimum count checked.
 - ``Lines.number(i, token, what)`` / ``Lines.integer(i, token, what)`` — a finite
-  float (Fortran ``D`` exponents accepted) / an int.
+  float / an int, in the grammar of :mod:`.fortran` that force-field readers share
+  (Fortran ``D`` exponents accepted; ``inf``, ``nan``, ``1_0`` refused).
 - ``Lines.element(i, token)`` — an element symbol (any case) or atomic number, as
   the canonical symbol.
 - ``Lines.find(text, start, stop)`` / ``Lines.find_last(text, start, stop)`` — index
@@ -25,13 +26,13 @@ API (indices are 0-based; messages report 1-based line numbers):
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import attrs
 
 from ..errors import ParseError
 from ..model import elements
+from . import fortran
 
 _SHOWN = 80
 
@@ -76,27 +77,24 @@ class Lines:
         return tokens
 
     def number(self, index: int, token: str, what: str = "a number") -> float:
+        """A finite real in the grammar every reader shares (:func:`.fortran.real`)."""
         try:
-            if "_" in token:  # Python would read '1_0' as 10
-                raise ValueError(token)
-            value = float(token.replace("D", "E").replace("d", "e"))
+            return fortran.real(token)
+        except fortran.NotFiniteError:
+            raise self.error(index, f"{what} (finite)", token) from None
         except ValueError:
             raise self.error(index, what, token) from None
-        if not math.isfinite(value):
-            raise self.error(index, f"{what} (finite)", token)
-        return value
 
     def integer(self, index: int, token: str, what: str = "an integer") -> int:
+        """An integer in the grammar every reader shares (:func:`.fortran.integer`)."""
         try:
-            if "_" in token:
-                raise ValueError(token)
-            return int(token)
+            return fortran.integer(token)
         except ValueError:
             raise self.error(index, what, token) from None
 
     def element(self, index: int, token: str) -> str:
         try:
-            symbol = elements.symbol_from_number(int(token)) if token.isdigit() else token
+            symbol = elements.symbol_from_number(int(token)) if fortran.is_unsigned(token) else token
             return elements.normalize_symbol(symbol)
         except elements.UnknownElementError:
             raise self.error(index, "an element symbol or atomic number", token) from None

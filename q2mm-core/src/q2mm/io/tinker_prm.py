@@ -53,7 +53,7 @@ import attrs
 from ..errors import ConversionLossError, ParseError
 from ..model import Conventions, ForceField, FunctionalForm, Row, SourceText
 from ..model.units import DEG_TO_RAD, MDYN_A_TO_KCALMOL_A2, RAD_TO_DEG
-from . import fftext
+from . import fftext, fortran
 from .textformat import TextForceFieldFormat
 
 FORMAT = "tinker-prm"
@@ -532,7 +532,7 @@ def _row_lines(rows: list[Row], header: _Header) -> tuple[list[str], list[str]]:
             where = f" of section {row.section!r}" if row.section else ""
             losses.append(f"row {row.key}: {row.kind} rows{where} (no Tinker keyword holds them)")
             continue
-        if not all(t.isdigit() for t in row.types):
+        if not all(map(fortran.is_unsigned, row.types)):
             losses.append(
                 f"row {row.key}: atom types {list(row.types)} (Tinker parameters name atom classes by number)"
             )

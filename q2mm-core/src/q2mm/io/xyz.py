@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import ConversionLossError
 from ..model import Molecule
 from ..model import elements as _elements
+from . import fortran
 from .atomic import write_text_atomic
 from .textlines import Lines, read_lines
 
@@ -43,8 +44,8 @@ def _looks_tinker(lines: Lines) -> bool:
     if len(tokens) < 6 or tokens[0] != "1":
         return False
     try:
-        [float(t) for t in tokens[2:5]]
-        int(tokens[5])
+        [fortran.real(t) for t in tokens[2:5]]
+        fortran.integer(tokens[5])
     except ValueError:
         return False
     return True
@@ -148,7 +149,7 @@ def write_xyz(path: str | Path, molecule: Molecule) -> None:
 def write_tinker_xyz(path: str | Path, molecule: Molecule) -> None:
     """Tinker XYZ with the molecule's integer atom types and bonds as connectivity."""
     types = molecule.atom_types
-    if types is None or not all(t.isdigit() for t in types):
+    if types is None or not all(map(fortran.is_unsigned, types)):
         raise ConversionLossError(
             f"Tinker XYZ needs integer atom types; {molecule.name or 'the molecule'} has {types!r}"
         )
