@@ -103,11 +103,13 @@ def test_finite_difference_gradient_of_relative_energies(ethane):
 def test_score_is_the_sum_over_kinds_and_weights_scale_it(ch3f):
     x = ch3f.off_start()
     objective = ch3f.objective()
-    by_kind = objective.score_by_kind(x)
-    assert set(by_kind) == {"eigenmatrix", "geometry"}  # the default objective
-    assert sum(by_kind.values()) == pytest.approx(objective.value(x), rel=1e-12)
+    by_residual = objective.score_by_residual(x)
+    assert set(by_residual) == {"eigenmatrix", "geometry"}  # the default objective
+    assert sum(by_residual.values()) == pytest.approx(objective.value(x), rel=1e-12)
     doubled = ch3f.objective(terms=[("eigenmatrix", 2.0, {}), ("geometry", 1.0, {})])
-    assert doubled.score_by_kind(x)["eigenmatrix"] == pytest.approx(4 * by_kind["eigenmatrix"], rel=1e-12)
+    assert doubled.score_by_residual(x)["eigenmatrix"] == pytest.approx(
+        4 * by_residual["eigenmatrix"], rel=1e-12
+    )
     assert objective.residuals(x).size == 9 + 36 + 4 + 6  # diagonal, couplings, bonds, angles
 
 

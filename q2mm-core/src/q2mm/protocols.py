@@ -158,7 +158,7 @@ class Residual(Protocol):
     is a 1-D array of per-element weights as long as the vector ``evaluate`` returns:
     the objective needs the length before it evaluates anything."""
 
-    kind: str
+    name: str
     needs: frozenset[str]
     weights: np.ndarray
 

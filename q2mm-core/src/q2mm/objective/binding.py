@@ -28,18 +28,18 @@ from ..residuals.weights import DEFAULT_TERMS
 
 @attrs.frozen
 class Term:
-    """One kind of residual in the objective: ``weight`` multiplies the kind's default
-    per-element weights; ``options`` go to the kind's factory, except ``structures``
-    (per-structure kinds only), a list of structure names or indices the term is
-    restricted to."""
+    """One residual of the objective, by its plugin name: ``weight`` multiplies the
+    residual's default per-element weights; ``options`` go to its factory, except
+    ``structures`` (per-structure residuals only), a list of structure names or
+    indices the term is restricted to."""
 
-    kind: str
+    residual: str
     weight: float = 1.0
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
 
     @classmethod
     def of(cls, spec: Term | Sequence[Any]) -> Term:
-        """A :class:`Term`, or a ``(kind, weight, options)`` / ``(kind, weight)`` tuple."""
+        """A :class:`Term`, or a ``(residual, weight, options)`` / ``(residual, weight)`` tuple."""
         if isinstance(spec, Term):
             return spec
         return cls(*spec)
@@ -49,7 +49,7 @@ class Term:
 class BoundResidual:
     """A residual attached to its structures, with its slice of the weighted vector."""
 
-    kind: str
+    name: str
     residual: Any
     scope: str
     structures: tuple[int, ...]
@@ -112,9 +112,9 @@ def _placements(scope, term, options, molecules, systems, space, groups, names):
     if scope == "global":
         return [((), (space,))]
     if scope == "group":
-        sets = _group_members(term.kind, molecules, groups)
+        sets = _group_members(term.residual, molecules, groups)
         return [(tuple(s), ([molecules[i] for i in s], [systems[i] for i in s])) for s in sets]
-    indices = _chosen_structures(term.kind, options.pop("structures", None), names)
+    indices = _chosen_structures(term.residual, options.pop("structures", None), names)
     return [((i,), (molecules[i], systems[i])) for i in indices]
 
 
@@ -122,7 +122,7 @@ def _length(residual: Any, weights: np.ndarray) -> int:
     if weights.ndim == 1:
         return int(weights.shape[0])
     raise ConfigError(
-        f"residual {residual.kind!r} declares no per-element weights; "
+        f"residual {residual.name!r} declares no per-element weights; "
         "its length cannot be known before evaluation"
     )
 
@@ -147,22 +147,28 @@ def bind(
     for spec in DEFAULT_TERMS if terms is None else terms:
         term = Term.of(spec)
         if not (np.isfinite(term.weight) and term.weight >= 0):
-            raise ConfigError(f"term {term.kind!r}: weight must be finite and ≥ 0, got {term.weight}")
-        record = plugins.get("residual", term.kind)
+            raise ConfigError(f"term {term.residual!r}: weight must be finite and ≥ 0, got {term.weight}")
+        record = plugins.get("residual", term.residual)
         scope = next((s for s in SCOPES if s in record.capabilities), "structure")
         builder = record.load()
         options = dict(term.options)
         for members, positional in _placements(
             scope, term, options, molecules, systems, space, groups, names
         ):
-            residual = _call_builder(term.kind, builder, positional, options, ts_method)
+            residual = _call_builder(term.residual, builder, positional, options, ts_method)
             vector_weights = np.asarray(getattr(residual, "weights", 1.0), dtype=float)
             n = _length(residual, vector_weights)
             weights = term.weight * np.broadcast_to(vector_weights, (n,)).copy()
             weights.setflags(write=False)
-            label = term.kind if scope == "global" else f"{term.kind}[{','.join(names[s] for s in members)}]"
+            label = (
+                term.residual
+                if scope == "global"
+                else f"{term.residual}[{','.join(names[s] for s in members)}]"
+            )
             bound.append(
-                BoundResidual(term.kind, residual, scope, members, weights, slice(start, start + n), label)
+                BoundResidual(
+                    term.residual, residual, scope, members, weights, slice(start, start + n), label
+                )
             )
             start += n
     return WeightedResiduals(tuple(bound), len(molecules))
@@ -206,9 +212,9 @@ class WeightedResiduals:
         for i, b in enumerate(self.bound):
             if b.scope == "structure" and hasattr(type(b.residual), "evaluate_many"):
                 together.setdefault(type(b.residual), []).append(i)
-        for kind, members in together.items():
+        for residual_type, members in together.items():
             bound = [self.bound[i] for i in members]
-            many = kind.evaluate_many(
+            many = residual_type.evaluate_many(
                 [b.residual for b in bound], [quantities[b.structures[0]] for b in bound], xp
             )
             for i, vector in zip(members, many, strict=True):
@@ -233,8 +239,8 @@ class WeightedResiduals:
             raise FitFailure(f"non-finite residuals in {', '.join(bad)}")
         return r
 
-    def score_by_kind(self, r: np.ndarray) -> dict[str, float]:
+    def score_by_residual(self, r: np.ndarray) -> dict[str, float]:
         out: dict[str, float] = {}
         for b in self.bound:
-            out[b.kind] = out.get(b.kind, 0.0) + float(r[b.where] @ r[b.where])
+            out[b.name] = out.get(b.name, 0.0) + float(r[b.where] @ r[b.where])
         return out

@@ -59,7 +59,7 @@ def _check_capabilities(engine: Engine, weighting: WeightedResiduals) -> None:
             capability = _NEED_CAPABILITY.get(need)
             if capability is not None and capability not in have:
                 raise ConfigError(
-                    f"residual {b.kind!r} needs the engine's {capability.value!r} capability, "
+                    f"residual {b.name!r} needs the engine's {capability.value!r} capability, "
                     f"which engine {engine.name!r} does not declare"
                 )
 
@@ -190,8 +190,8 @@ class Objective:
 
     # ------------------------------------------------------------------ reports
 
-    def score_by_kind(self, x: np.ndarray) -> dict[str, float]:
-        return self.weighting.score_by_kind(self.residuals(x))
+    def score_by_residual(self, x: np.ndarray) -> dict[str, float]:
+        return self.weighting.score_by_residual(self.residuals(x))
 
     def metrics(self, x: np.ndarray) -> dict[str, float | None]:
         """The fit metrics of :mod:`q2mm.residuals.metrics` (always the same keys)."""

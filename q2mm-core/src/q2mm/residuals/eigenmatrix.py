@@ -56,7 +56,7 @@ def build(
 ) -> EigenmatrixResidual:
     """``kind`` overrides the molecule's declared stationary kind."""
     reference = mode_reference(
-        molecule, kind=kind, ts_method=ts_method, ts_curvature=ts_curvature, residual_kind="eigenmatrix"
+        molecule, kind=kind, ts_method=ts_method, ts_curvature=ts_curvature, residual_name="eigenmatrix"
     )
     keep = reference.mode_weights()
     rows, cols = np.triu_indices(reference.n_modes, k=1)

@@ -109,7 +109,7 @@ def build(
 ) -> FrequencyResidual:
     """``weight`` per cm⁻¹; ``kind`` overrides the molecule's declared stationary kind."""
     reference = mode_reference(
-        molecule, kind=kind, ts_method=ts_method, ts_curvature=ts_curvature, residual_kind="frequency"
+        molecule, kind=kind, ts_method=ts_method, ts_curvature=ts_curvature, residual_name="frequency"
     )
     qm = to_wavenumbers(reference.eigenvalues)
     targets = to_wavenumbers(reference.targets)

@@ -58,7 +58,7 @@ def build(
 ) -> HessianResidual:
     """``weight`` per Hartree/Bohr²; ``kind`` overrides the declared stationary kind;
     ``inverted_eigenvalue`` (Hartree/Bohr²) is method C's replacement curvature."""
-    reference = mode_reference(molecule, kind=kind, ts_method=ts_method, residual_kind="hessian")
+    reference = mode_reference(molecule, kind=kind, ts_method=ts_method, residual_name="hessian")
     sqrt_masses = np.sqrt(np.repeat(reference.masses, 3))
     target = np.array(molecule.hessian, dtype=float)
     mode_filter = None

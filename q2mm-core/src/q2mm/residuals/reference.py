@@ -91,13 +91,13 @@ def mode_reference(
     kind: str | StationaryKind | None = None,
     ts_method: str = "C",
     ts_curvature: float = DEFAULT_TS_CURVATURE,
-    residual_kind: str = "",
+    residual_name: str = "",
 ) -> ModeReference:
     """Diagonalize the QM Hessian of ``molecule`` and fix the TS treatment."""
     name = molecule.name or "structure"
     if molecule.hessian is None:
         raise ConfigError(
-            f"the {residual_kind or 'Hessian'} residual needs a QM Hessian, and {name} has none"
+            f"the {residual_name or 'Hessian'} residual needs a QM Hessian, and {name} has none"
         )
     if ts_method not in TS_METHODS:
         raise ConfigError(f"unknown TS method {ts_method!r}; choose one of {', '.join(TS_METHODS)}")

@@ -95,7 +95,9 @@ def fit(prepared: Prepared, resume: bool = False, progress: Progress | None = No
         score=Score(
             initial=json_float(score_initial),
             final=json_float(score_final),
-            by_kind={k: json_float(v) for k, v in objective.score_by_kind(x_final).items()} if usable else {},
+            by_residual={k: json_float(v) for k, v in objective.score_by_residual(x_final).items()}
+            if usable
+            else {},
         ),
         metrics={k: json_float(v) for k, v in (objective.metrics(x_final) if usable else {}).items()},
         iterations=iteration0 + result.iterations,

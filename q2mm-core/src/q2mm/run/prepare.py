@@ -151,8 +151,8 @@ def prepare(cfg: RunConfig, plugins: Registry | None = None) -> Prepared:
     optimizer_record = plugins.get("optimizer", cfg.optimizer)
     executor_record = plugins.get("executor", cfg.executor)
     terms = [(o.kind, o.weight, o.options) for o in cfg.objective] or list(DEFAULT_TERMS)
-    for kind, _, _ in terms:
-        plugins.get("residual", kind)
+    for residual, _, _ in terms:
+        plugins.get("residual", residual)
 
     loaded = _load_structures(cfg)
     molecules = [m for m, _ in loaded]

@@ -36,7 +36,7 @@ def start_summary(start: Any) -> dict[str, Any]:
 class Score:
     initial: float | None = attrs.field(metadata=STABLE)
     final: float | None = attrs.field(metadata=STABLE)
-    by_kind: dict[str, float | None] = attrs.field(factory=dict)
+    by_residual: dict[str, float | None] = attrs.field(factory=dict)
 
 
 @attrs.frozen
