@@ -32,7 +32,7 @@ def test_plugins_json_lists_builtins():
     payload = json.loads(result.output)
     core = [p for p in payload["plugins"] if p["name"] == "core"]
     assert core[0]["status"] == "ok" and core[0]["distribution"] == "q2mm-core"
-    names = {(r["kind"], r["name"]) for r in payload["records"]}
+    names = {(r["category"], r["name"]) for r in payload["records"]}
     assert {("executor", "serial"), ("format", "mm3-fld"), ("reader", "gaussian-log")} <= names
     assert all(r["distribution"] and r["version"] for r in payload["records"])
 

@@ -82,7 +82,7 @@ def test_plugins_lists_the_third_party_engine(toy_site):
     result = q2mm_with(toy_site, "plugins", "--json")
     assert result.returncode == 0, result.stderr
     records = json.loads(result.stdout)["records"]
-    toy = [r for r in records if r["kind"] == "engine" and r["name"] == "toy"]
+    toy = [r for r in records if r["category"] == "engine" and r["name"] == "toy"]
     assert toy and toy[0]["distribution"] == "q2mm-engine-toy" and toy[0]["version"] == "0.1.0"
     assert set(toy[0]["capabilities"]) == {"energy", "gradient", "hessian", "minimize"}
 

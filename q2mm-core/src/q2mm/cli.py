@@ -54,6 +54,8 @@ def main() -> None:
 @_user_errors
 def plugins(as_json: bool) -> None:
     """List installed plugins: what each offers and whether it loaded."""
+    from .plugins import CATEGORIES
+
     reg = _plugins()
     records = reg.records()
     if as_json:
@@ -71,7 +73,7 @@ def plugins(as_json: bool) -> None:
             "records": [
                 {
                     "name": r.name,
-                    "kind": r.kind,
+                    "category": r.category,
                     "plugin": r.plugin,
                     "distribution": r.distribution,
                     "version": r.version,
@@ -90,11 +92,11 @@ def plugins(as_json: bool) -> None:
     for s in reg.statuses:
         extra = f"  ({s.reason})" if s.reason else ""
         click.echo(f"  {s.name:<12} {s.distribution} {s.version}  [{s.status}]{extra}")
-    for kind in ("engine", "optimizer", "residual", "format", "reader", "executor"):
-        rows = [r for r in records if r.kind == kind]
+    for category in CATEGORIES:
+        rows = [r for r in records if r.category == category]
         if not rows:
             continue
-        click.echo(f"{kind}s:")
+        click.echo(f"{category}s:")
         for r in rows:
             caps = f"  [{', '.join(sorted(r.capabilities))}]" if r.capabilities else ""
             sfx = f"  ({' '.join(r.suffixes)})" if r.suffixes else ""

@@ -27,13 +27,13 @@ def q2mm_optimizers():
 
 @hookspec
 def q2mm_residuals():
-    """Records of residual kinds (factory returns a ``Residual`` builder)."""
+    """Records of residuals (factory returns a ``Residual`` builder)."""
 
 
 @hookspec
 def q2mm_formats():
-    """Records of file formats: force-field formats (kind ``format``) and structure /
-    QM readers (kind ``reader``)."""
+    """Records of file formats: force-field formats (category ``format``) and
+    structure / QM readers (category ``reader``)."""
 
 
 @hookspec

@@ -28,8 +28,8 @@ PLUGIN_API_VERSION = 1
 ENTRY_POINT_GROUP = "q2mm"
 DISABLE_ENV = "Q2MM_DISABLE_PLUGINS"
 
-KINDS = ("engine", "optimizer", "residual", "format", "reader", "executor")
-_HOOK_KIND = {
+CATEGORIES = ("engine", "optimizer", "residual", "format", "reader", "executor")
+_HOOK_CATEGORY = {
     "q2mm_engines": "engine",
     "q2mm_optimizers": "optimizer",
     "q2mm_residuals": "residual",
@@ -44,7 +44,7 @@ class PluginRecord:
     only on use. ``suffixes`` lets formats be chosen by file suffix."""
 
     name: str
-    kind: str = attrs.field(validator=attrs.validators.in_(KINDS))
+    category: str = attrs.field(validator=attrs.validators.in_(CATEGORIES))
     factory: str
     capabilities: frozenset[str] = attrs.field(factory=frozenset, converter=frozenset)
     description: str = ""
@@ -61,7 +61,7 @@ class PluginRecord:
                 obj = getattr(obj, part)
         except Exception as exc:
             raise PluginError(
-                f"{self.kind} {self.name!r} from {self.distribution or self.plugin} failed to load "
+                f"{self.category} {self.name!r} from {self.distribution or self.plugin} failed to load "
                 f"({self.factory}): {type(exc).__name__}: {exc}"
             ) from exc
         return obj
@@ -147,11 +147,11 @@ class Registry:
             )
             return
         for record in records:
-            key = (record.kind, record.name)
+            key = (record.category, record.name)
             if key in self._records:
                 other = self._records[key]
                 raise PluginConflictError(
-                    f"{record.kind} name {record.name!r} is claimed by two plugins: "
+                    f"{record.category} name {record.name!r} is claimed by two plugins: "
                     f"{other.distribution or other.plugin} (plugin {other.plugin!r}) and "
                     f"{record.distribution or record.plugin} (plugin {record.plugin!r}); "
                     f"uninstall one or block it with {DISABLE_ENV}"
@@ -160,48 +160,48 @@ class Registry:
         self.statuses.append(PluginStatus(name, distribution, version, "ok"))
 
     def _records_from(self, pm_name: str, name: str, distribution: str, version: str):
-        for hook_name, kind in _HOOK_KIND.items():
+        for hook_name, category in _HOOK_CATEGORY.items():
             for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
                 if impl.plugin_name != pm_name:
                     continue
                 for record in impl.function() or ():
                     if not isinstance(record, PluginRecord):
                         raise TypeError(f"{hook_name} returned {type(record).__name__}, not PluginRecord")
-                    if kind is not None and record.kind != kind:
-                        raise TypeError(f"{hook_name} returned a record of kind {record.kind!r}")
+                    if category is not None and record.category != category:
+                        raise TypeError(f"{hook_name} returned a record of category {record.category!r}")
                     yield attrs.evolve(record, plugin=name, distribution=distribution, version=version)
 
-    def records(self, kind: str | None = None) -> list[PluginRecord]:
+    def records(self, category: str | None = None) -> list[PluginRecord]:
         return sorted(
-            (r for r in self._records.values() if kind is None or r.kind == kind),
-            key=lambda r: (KINDS.index(r.kind), r.name),
+            (r for r in self._records.values() if category is None or r.category == category),
+            key=lambda r: (CATEGORIES.index(r.category), r.name),
         )
 
-    def names(self, kind: str) -> list[str]:
-        return [r.name for r in self.records(kind)]
+    def names(self, category: str) -> list[str]:
+        return [r.name for r in self.records(category)]
 
-    def get(self, kind: str, name: str) -> PluginRecord:
+    def get(self, category: str, name: str) -> PluginRecord:
         try:
-            return self._records[(kind, name)]
+            return self._records[(category, name)]
         except KeyError:
-            installed = ", ".join(self.names(kind)) or "none"
+            installed = ", ".join(self.names(category)) or "none"
             hint = ""
             broken = [s for s in self.statuses if s.status != "ok"]
             if broken:
                 hint = "; not loaded: " + ", ".join(f"{s.name} ({s.status}: {s.reason})" for s in broken)
             raise UnknownPluginError(
-                f"no {kind} named {name!r} is installed; installed: {installed}{hint}"
+                f"no {category} named {name!r} is installed; installed: {installed}{hint}"
             ) from None
 
-    def create(self, kind: str, name: str, **options: Any) -> Any:
-        return self.get(kind, name).create(**options)
+    def create(self, category: str, name: str, **options: Any) -> Any:
+        return self.get(category, name).create(**options)
 
-    def by_suffix(self, kind: str, path: str) -> PluginRecord:
+    def by_suffix(self, category: str, path: str) -> PluginRecord:
         lower = str(path).lower()
-        matches = [r for r in self.records(kind) if any(lower.endswith(s) for s in r.suffixes)]
+        matches = [r for r in self.records(category) if any(lower.endswith(s) for s in r.suffixes)]
         if not matches:
-            known = ", ".join(s for r in self.records(kind) for s in r.suffixes)
-            raise UnknownPluginError(f"no {kind} reads or writes {path!r}; known suffixes: {known}")
+            known = ", ".join(s for r in self.records(category) for s in r.suffixes)
+            raise UnknownPluginError(f"no {category} reads or writes {path!r}; known suffixes: {known}")
         return max(matches, key=lambda r: max(len(s) for s in r.suffixes if lower.endswith(s)))
 
 

@@ -1,4 +1,4 @@
-"""Readers and writers. Formats are plugins (kind ``reader`` for structures/QM data,
+"""Readers and writers. Formats are plugins (category ``reader`` for structures/QM data,
 ``format`` for force fields) found by name or by file suffix through the registry."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from ..model import ForceField, Molecule
 from ..plugins import registry
 
 
-def _format(kind: str, path: str | Path, name: str | None):
+def _format(category: str, path: str | Path, name: str | None):
     reg = registry()
-    record = reg.get(kind, name) if name else reg.by_suffix(kind, str(path))
+    record = reg.get(category, name) if name else reg.by_suffix(category, str(path))
     return record.create()
 
 

@@ -45,7 +45,7 @@ def _executor(record: PluginRecord, executor: Any) -> list[str]:
     return []
 
 
-#: The protocol each kind's objects implement.
+#: The protocol each category's objects implement.
 _PROTOCOLS = {
     "engine": Engine,
     "optimizer": Optimizer,
@@ -63,7 +63,7 @@ def _same(what: str, declared: Any, actual: Any) -> list[str]:
     return [] if declared == actual else [f"{what}: record {declared!r}, object {actual!r}"]
 
 
-#: Per plugin kind: how to make the object from its record, and how to compare.
+#: Per plugin category: how to make the object from its record, and how to compare.
 _CHECKS: dict[str, tuple[Callable[[PluginRecord], Any], Callable[[PluginRecord, Any], list[str]]]] = {
     "engine": (PluginRecord.create, _engine),
     "optimizer": (PluginRecord.create, _optimizer),
@@ -77,10 +77,10 @@ _CHECKS: dict[str, tuple[Callable[[PluginRecord], Any], Callable[[PluginRecord, 
 def record_mismatches(record: PluginRecord) -> list[str]:
     """What the record declares that its object (made with default options) does not
     — empty when they agree."""
-    make, compare = _CHECKS.get(record.kind, (PluginRecord.load, _loads))
+    make, compare = _CHECKS.get(record.category, (PluginRecord.load, _loads))
     obj = make(record)
-    protocol = _PROTOCOLS.get(record.kind)
+    protocol = _PROTOCOLS.get(record.category)
     wrong = (
         [] if protocol is None or isinstance(obj, protocol) else [f"does not implement {protocol.__name__}"]
     )
-    return [f"{record.kind} {record.name!r}: {m}" for m in wrong + compare(record, obj)]
+    return [f"{record.category} {record.name!r}: {m}" for m in wrong + compare(record, obj)]
