@@ -58,7 +58,7 @@ def _local(options: DaskOptions) -> Connection:
         n_workers=workers,
         threads_per_worker=options.threads_per_worker,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
         silence_logs=logging.ERROR,
     )
     return Connection(Client(cluster), cluster, workers * options.threads_per_worker)
@@ -74,7 +74,7 @@ def _batch(options: DaskOptions) -> Connection:
             "which is not on PATH here"
         )
     job = options.job_options()
-    cluster = cls(dashboard_address=None, **job)
+    cluster = cls(dashboard_address=":0", **job)
     if options.adaptive:
         cluster.adapt(minimum_jobs=options.minimum_jobs, maximum_jobs=options.maximum_jobs)
     else:
