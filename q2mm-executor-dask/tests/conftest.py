@@ -39,4 +39,5 @@ def _ch3f_config(output: Path, **changes) -> RunConfig:
 def ch3f_config():
     """``(output, **changes) → RunConfig``: the bundled CH₃F example on OpenMM
     (finite-difference gradients), a few iterations."""
+    pytest.importorskip("q2mm_engine_openmm", reason="q2mm-engine-openmm is not installed")
     return _ch3f_config

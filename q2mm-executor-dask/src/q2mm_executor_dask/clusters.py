@@ -74,7 +74,8 @@ def _batch(options: DaskOptions) -> Connection:
             "which is not on PATH here"
         )
     job = options.job_options()
-    cluster = cls(dashboard_address=":0", **job)
+    # A random dashboard port: several clusters on one login node must not clash on 8787.
+    cluster = cls(**{"scheduler_options": {"dashboard_address": ":0"}, **job})
     if options.adaptive:
         cluster.adapt(minimum_jobs=options.minimum_jobs, maximum_jobs=options.maximum_jobs)
     else:
