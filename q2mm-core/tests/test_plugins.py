@@ -116,7 +116,8 @@ def test_disable_env_blocks_plugins(monkeypatch):
     reg = Registry.discover()
     core = next(s for s in reg.statuses if s.name == "core")
     assert core.status == "disabled"
-    assert reg.names("executor") == []
+    # Other installed packages may offer executors (q2mm-executor-dask); none of the core's.
+    assert not {"serial", "threads", "processes"} & set(reg.names("executor"))
 
 
 def test_every_installed_record_declares_what_its_object_is(q2mm_registry):

@@ -239,8 +239,8 @@ class OptimizeResult:
     message: str = ""
     #: Seconds the optimizer spent compiling programs of its own (in-JIT optimizers).
     compile_seconds: float = 0.0
-    #: Score evaluations inside the optimizer's own compiled program, which the
-    #: objective's :class:`Counters` cannot see.
+    #: Score evaluations the objective's :class:`Counters` cannot see: inside the
+    #: optimizer's own compiled program, or on a copy of the objective in a worker.
     program_evaluations: int = 0
 
 
@@ -291,10 +291,35 @@ class StructureFormat(Protocol):
 @runtime_checkable
 class Executor(Protocol):
     """The part of :class:`concurrent.futures.Executor` q2mm uses, so a distributed
-    executor (dask, ray, mpi4py.futures) drops in."""
+    executor (dask, ray, mpi4py.futures) drops in.
+
+    ``map`` returns results in the order of its arguments. Its ``fn`` must give
+    results that depend on its arguments alone (q2mm passes a finite-difference
+    path's block evaluator and a multi-start's start runner, which keep no state
+    between calls), so a distributed executor may ship ``fn`` to each worker once and
+    reuse it for later calls with an equal ``fn`` instead of pickling it per task."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future: ...
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]: ...
 
     def shutdown(self, wait: bool = True) -> None: ...
+
+
+@runtime_checkable
+class ScalingExecutor(Executor, Protocol):
+    """An executor whose size is not this machine's CPU count (a cluster), so the
+    finite-difference path splits its points into as many tasks as it asks for."""
+
+    def parallelism(self) -> int:
+        """How many tasks one ``map`` should be given to keep every worker busy."""
+        ...
+
+
+@runtime_checkable
+class FansOut(Protocol):
+    """An optimizer whose independent runs (a multi-start's starts) can go out
+    through the run's executor. The run driver hands it the executor before
+    ``minimize`` unless the executor is the in-process serial one."""
+
+    def use_executor(self, executor: Executor) -> None: ...

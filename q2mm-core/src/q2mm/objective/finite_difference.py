@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import ConfigError, RelaxationFailure
 from ..parameters import ParameterSpace
-from ..protocols import Counters, Executor
+from ..protocols import Counters, Executor, ScalingExecutor
 from .binding import WeightedResiduals
 from .sessions import Sessions
 
@@ -108,13 +108,15 @@ def evaluate_points(
 ) -> list[np.ndarray]:
     """``task`` maps a (k, n) block of points to k residual vectors. Without an
     executor everything runs here, in one block; otherwise the points are split into
-    ``chunks`` blocks (default: the CPU count) and mapped through the executor, in
-    order. Exceptions (a :class:`~q2mm.errors.FitFailure` in a worker) propagate."""
+    ``chunks`` blocks (default: what a :class:`~q2mm.protocols.ScalingExecutor` asks
+    for, else the CPU count) and mapped through the executor, in order. Exceptions (a
+    :class:`~q2mm.errors.FitFailure` in a worker) propagate."""
     if len(points) == 0:
         return []
     if executor is None:
         return list(task(points))
-    n_chunks = max(1, min(len(points), chunks or os.cpu_count() or 1))
+    default = executor.parallelism() if isinstance(executor, ScalingExecutor) else os.cpu_count()
+    n_chunks = max(1, min(len(points), chunks or default or 1))
     blocks = [b for b in np.array_split(points, n_chunks) if len(b)]
     return [r for block in executor.map(task, blocks) for r in block]
 

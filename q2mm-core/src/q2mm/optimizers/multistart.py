@@ -9,11 +9,22 @@ never does worse than the single run it generalizes.
 
 The result is the best start that did not fail (ties go to the earlier start), with
 its status; it lists every start (:class:`StartRecord`). All starts failed → failed.
+
+Given an executor (:meth:`MultiStart.use_executor`, called by the run driver for any
+executor but the serial one), the starts of a finite-difference objective go out
+through it, one task per start (:class:`StartRunner`), and come back in start order,
+so the result does not depend on which worker finished first; the per-iteration
+callback then runs once per finished start, with that start's result. Analytical
+(traceable) objectives keep the loop here: a start costs milliseconds, their compiled
+programs do not travel between processes, and in-JIT multi-start exists for them
+(q2mm-opt-jaxopt).
 """
 
 from __future__ import annotations
 
 import math
+import pickle
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,7 +33,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from ..errors import ConfigError
-from ..protocols import Objective, OptimizeResult
+from ..protocols import Executor, Objective, OptimizeResult
 from .tracking import Callback
 
 SAMPLERS = ("sobol", "lhs")
@@ -121,6 +132,40 @@ def status_tally(records: Sequence[StartRecord]) -> str:
     return ", ".join(f"{v} {k}" for k, v in counts.items() if v)
 
 
+class StartRunner:
+    """One start of a multi-start as a task an executor can ship: the inner optimizer
+    on a private copy of the objective, made once per thread (starts on a thread pool
+    must not share the objective's last-point cache), without the per-iteration
+    callback (it runs in the driver). The evaluations the copy counted come back as
+    the result's ``program_evaluations``: the run's counters cannot see them."""
+
+    def __init__(self, objective: Objective, inner: Any, bounds: Sequence[tuple[float, float]]):
+        self.objective = objective
+        self.inner = inner
+        self.bounds = tuple(bounds)
+        self._local = threading.local()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_local"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    def _objective(self) -> Objective:
+        copy = getattr(self._local, "objective", None)
+        if copy is None:
+            copy = self._local.objective = pickle.loads(pickle.dumps(self.objective))
+        return copy
+
+    def __call__(self, point: np.ndarray) -> OptimizeResult:
+        objective = self._objective()
+        before = objective.counters.evaluations
+        result = self.inner.minimize(objective, point, self.bounds)
+        counted = objective.counters.evaluations - before
+        return attrs.evolve(result, program_evaluations=result.program_evaluations + counted)
+
+
 class MultiStart:
     name = "multistart"
 
@@ -143,6 +188,11 @@ class MultiStart:
 
         self.inner_name = inner
         self.inner = registry().create("optimizer", inner, **dict(inner_options or {}))
+        self.executor: Executor | None = None
+
+    def use_executor(self, executor: Executor) -> None:
+        """Fan the starts of finite-difference objectives out through ``executor``."""
+        self.executor = executor
 
     @property
     def requires(self) -> frozenset[str]:
@@ -155,10 +205,15 @@ class MultiStart:
         bounds: Sequence[tuple[float, float]],
         callback: Callback = None,
     ) -> MultiStartResult:
-        records = []
-        for i, point in enumerate(self.design.points(objective, x0, bounds)):
-            result = self.inner.minimize(objective, point, bounds, callback)
-            records.append(StartRecord(index=i, start=point, result=result))
+        points = self.design.points(objective, x0, bounds)
+        if self.executor is None or objective.traceable:
+            results = [self.inner.minimize(objective, point, bounds, callback) for point in points]
+        else:
+            results = self._fanned_out(self.executor, objective, points, bounds, callback)
+        records = [
+            StartRecord(index=i, start=p, result=r)
+            for i, (p, r) in enumerate(zip(points, results, strict=True))
+        ]
         usable = [r for r in records if r.result.status != "failed" and math.isfinite(r.result.score)]
         if not usable:
             first = records[0].result
@@ -181,3 +236,19 @@ class MultiStart:
             best=best.index,
             **totals(records),
         )
+
+    def _fanned_out(
+        self,
+        executor: Executor,
+        objective: Objective,
+        points: np.ndarray,
+        bounds: Sequence[tuple[float, float]],
+        callback: Callback,
+    ) -> list[OptimizeResult]:
+        """Every start through ``executor``, in start order; ``callback`` per start."""
+        results = []
+        for result in executor.map(StartRunner(objective, self.inner, bounds), list(points)):
+            if callback is not None:
+                callback(result.x, result.score)
+            results.append(result)
+        return results

@@ -10,13 +10,14 @@ import attrs
 
 from ..config import RunConfig
 from ..errors import ConfigError, ConversionLossError
+from ..executors import SerialExecutor
 from ..io import read_forcefield, read_structures
 from ..io.conversion import lossy_terms
 from ..model import ForceField, FunctionalForm, Molecule, StationaryKind
 from ..objective import Objective
 from ..parameters import ParameterSpace
 from ..plugins import Registry, registry
-from ..protocols import Capability, Counters, Executor, Optimizer
+from ..protocols import Capability, Counters, Executor, FansOut, Optimizer
 from ..residuals.weights import DEFAULT_TERMS
 from ..stationary import check_declared
 from ..topology import build_system
@@ -170,6 +171,8 @@ def prepare(cfg: RunConfig, plugins: Registry | None = None) -> Prepared:
             f"traceable; use a scipy optimizer (e.g. scipy:lbfgsb) or a traceable engine (jax)"
         )
     executor = executor_record.create(**cfg.executor_options)
+    if isinstance(optimizer, FansOut) and not isinstance(executor, SerialExecutor):
+        optimizer.use_executor(executor)
     counters = Counters()
     try:
         objective = Objective.build(
