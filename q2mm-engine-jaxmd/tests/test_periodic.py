@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 
+import attrs
 import numpy as np
 import pytest
 from q2mm.errors import ConfigError
@@ -121,3 +122,31 @@ def test_cutoff_must_be_below_half_the_box():
     ff = _forcefield()
     with pytest.raises(ConfigError, match="half its shortest edge"):
         JaxMdEngine(cutoff=4.2, box=BOX.tolist()).prepare(_system(ff, X))
+
+
+def test_box_from_a_tinker_xyz_box_line(tmp_path):
+    """A Tinker XYZ box line becomes the molecule's cell and the session's box; a
+    non-orthorhombic one is refused."""
+    from q2mm.io.xyz import read_xyz
+
+    lines = [f"{len(X)}  cell", "  ".join(f"{v:.4f}" for v in (*BOX, 90.0, 90.0, 90.0))]
+    for k, (x, carbon) in enumerate(zip(X, CARBON, strict=True)):
+        bonded = [b + 1 for a, b in BONDS if a == k] + [a + 1 for a, b in BONDS if b == k]
+        lines.append(
+            f"{k + 1} {'C' if carbon else 'H'} {x[0]:.6f} {x[1]:.6f} {x[2]:.6f} {1 if carbon else 5} "
+        )
+        lines[-1] += " ".join(map(str, bonded))
+    path = tmp_path / "cell.xyz"
+    path.write_text("\n".join(lines) + "\n")
+    molecule = read_xyz(path)[0]
+    assert molecule.cell == (*BOX, 90.0, 90.0, 90.0)
+    ff = _forcefield()
+    system = _system(ff, X)
+    system = MMSystem(
+        molecule, system.form, system.conventions, system.terms, system.nonbonded, system.n_parameters
+    )
+    session = JaxMdEngine(cutoff=CUTOFF, switch=WIDTH, skin=0.3).prepare(system)
+    np.testing.assert_array_equal(session.box, BOX)
+    skewed = attrs.evolve(system, molecule=molecule.with_(cell=(*BOX, 90.0, 100.0, 90.0)))
+    with pytest.raises(ConfigError, match="orthorhombic"):
+        JaxMdEngine(cutoff=CUTOFF).prepare(skewed)

@@ -71,7 +71,7 @@ def structure_box(system: MMSystem, settings: SpaceSettings) -> np.ndarray | Non
     """The orthorhombic cell: the engine's ``box`` option, else the structure file's cell
     (``Molecule.cell``), else None. Refuses a non-orthorhombic cell and a cutoff that
     is not below half the shortest edge (minimum images would then miss pairs)."""
-    cell = getattr(system.molecule, "cell", None)
+    cell = system.molecule.cell
     if settings.box is not None:
         box = np.asarray(settings.box, dtype=float)
     elif cell is not None:
