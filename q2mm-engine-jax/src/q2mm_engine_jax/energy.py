@@ -23,7 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .geometry import distance, minimum_image
 from .plan import Block, Plan
+from .terms import nonbonded
 
 
 def _extended(values):
@@ -68,7 +70,7 @@ def _terms(plan: Plan, values_ext):
     """Per block: the block, the energy of one entry as a function of its points
     (the scaled sum over the entry's rows) and the entry's gathered arguments."""
     for block in plan.blocks:
-        energy = block.family.energy
+        energy = _switched(block.family, plan.switch)
 
         def local(x, p, c, s, energy=energy):
             if s.shape[0] == 1:  # one row: no vmap, which costs tracing time
@@ -81,6 +83,18 @@ def _terms(plan: Plan, values_ext):
         else:
             params = block.fallback
         yield block, local, (params, jnp.asarray(block.constants), jnp.asarray(block.scale))
+
+
+def _switched(family, switch):
+    """The family's energy, times the cutoff switch of its two points' distance where
+    the plan has a cutoff and the family is a pair interaction (``Family.cutoff``)."""
+    if switch is None or not family.cutoff:
+        return family.energy
+
+    def energy(x, p, c, conventions):
+        return family.energy(x, p, c, conventions) * nonbonded.switch(distance(x[0], x[1]), *switch)
+
+    return energy
 
 
 def _relative(local):
@@ -117,11 +131,22 @@ def _centres(plan: Plan, values_ext, coordinates):
     red = plan.reduction
     f = jnp.where(red.reduced, values_ext[red.slot], red.factor) if red.reads_values else red.factor
     anchor = coordinates[red.partner]
-    return anchor + f[:, None] * (coordinates - anchor), f, red.partner
+    bond = coordinates - anchor
+    if plan.box is not None:
+        bond = minimum_image(bond, plan.box)
+    return anchor + f[:, None] * bond, f, red.partner
 
 
-def _points(block: Block, coordinates, centres):
-    return (centres if block.family.centres else coordinates)[block.atoms]
+def _points(plan: Plan, block: Block, coordinates, centres):
+    """The (entries, arity, 3) points of a block's entries. In a periodic cell each
+    point is the minimum image of the entry's previous one (an entry's atoms are a
+    chain: a bond, an angle, a torsion, a pair), so a term crossing the cell's faces
+    — a framework bond, a pair across the boundary — sees its atoms together."""
+    points = (centres if block.family.centres else coordinates)[block.atoms]
+    if plan.box is None:
+        return points
+    steps = minimum_image(points[:, 1:] - points[:, :-1], plan.box)
+    return jnp.concatenate([points[:, :1], points[:, :1] + jnp.cumsum(steps, axis=1)], axis=1)
 
 
 def _flat(coordinates):
@@ -190,7 +215,7 @@ def energy(plan: Plan, values, coordinates):
     centres, _, _ = _centres(plan, values_ext, x)
     total = np.zeros(plan.n_structures)
     for block, local, args in _terms(plan, values_ext):
-        total = total + _per_structure(plan, block, jax.vmap(local)(_points(block, x, centres), *args))
+        total = total + _per_structure(plan, block, jax.vmap(local)(_points(plan, block, x, centres), *args))
     return total
 
 
@@ -202,7 +227,7 @@ def term_energies(plan: Plan, values, coordinates) -> dict[str, jax.Array]:
     x = _flat(coordinates)
     centres, _, _ = _centres(plan, values_ext, x)
     return {
-        block.kind: jax.vmap(local)(_points(block, x, centres), *args)
+        block.kind: jax.vmap(local)(_points(plan, block, x, centres), *args)
         for block, local, args in _terms(plan, values_ext)
     }
 
@@ -224,7 +249,7 @@ def energy_gradient(plan: Plan, values, coordinates):
             value, g = jax.value_and_grad(relative)(y, *a)
             return value, _gradient_to_points(g)
 
-        value, g = jax.vmap(value_and_gradient)(_relative_points(_points(block, x, centres)), *args)
+        value, g = jax.vmap(value_and_gradient)(_relative_points(_points(plan, block, x, centres)), *args)
         space = block.family.centres
         e = e + _per_structure(plan, block, value)
         out[space] = out[space].at[block.atoms].add(g)
@@ -293,7 +318,7 @@ def hessian(plan: Plan, values, coordinates):
     centres, f, partner = _centres(plan, values_ext, x)
     out = {space: _zero_hessian(plan, x) for space in (False, True)}
     for block, local, args in _terms(plan, values_ext):
-        points = _relative_points(_points(block, x, centres))
+        points = _relative_points(_points(plan, block, x, centres))
         h = jax.vmap(_local_hessian(local, block.family))(points, *args)
         space = block.family.centres
         out[space] = _scatter_hessian(plan, out[space], block, h)
@@ -324,7 +349,7 @@ def energy_gradient_hessian(plan: Plan, values, coordinates):
             hess, (value, grad) = _jacobian(first, y, has_aux=True)
             return value, _gradient_to_points(grad), _hessian_to_points(hess)
 
-        value, grad, hess = jax.vmap(derivatives)(_relative_points(_points(block, x, centres)), *args)
+        value, grad, hess = jax.vmap(derivatives)(_relative_points(_points(plan, block, x, centres)), *args)
         space = block.family.centres
         e = e + _per_structure(plan, block, value)
         g[space] = g[space].at[block.atoms].add(grad)

@@ -100,3 +100,10 @@ def allinger_oop(xi, xj, xk, xl):
     height = jnp.dot(lj, unit)
     in_plane = norm(lj - height * unit)
     return atan2(height, in_plane)
+
+
+def minimum_image(d, box):
+    """``d`` (…, 3) shifted by whole orthorhombic ``box`` vectors to its shortest image.
+    The shift is piecewise constant, so its derivative is zero: derivatives of a term
+    on minimum images are those of the term itself."""
+    return d - box * jnp.round(d / box)

@@ -23,7 +23,7 @@ import attrs
 import jax
 import numpy as np
 from q2mm.errors import ConfigError, UnsupportedTermError
-from q2mm.model import Conventions, MMSystem, TermSet
+from q2mm.model import Conventions, MMSystem, Nonbonded, TermSet
 
 from .terms import BONDED, DERIVED, FAMILIES, Family
 
@@ -73,7 +73,13 @@ class Plan:
     coordinates (see the module docstring for the layout). ``atom_mask``
     (structures, width) is 1 for real atoms, 0 for padding (rigid-body modes use
     it); ``reduction`` (over the flattened atoms) is None when no atom has a
-    reduced vdW centre."""
+    reduced vdW centre.
+
+    ``box`` (3,) Å: an orthorhombic periodic cell, every term then evaluated on
+    minimum images (:mod:`q2mm_engine_jax.energy`); None in free space. ``switch``
+    (r_on, r_cut) Å: pair interactions (``Family.cutoff``) multiplied by a switch that
+    is 1 below r_on and 0 beyond r_cut (:func:`q2mm_engine_jax.terms.nonbonded.switch`);
+    None: no cutoff. The JAX engine's plans leave both None; the jax-md engine sets them."""
 
     blocks: tuple[Block, ...]
     atom_mask: np.ndarray
@@ -82,6 +88,8 @@ class Plan:
     width: int
     n_structures: int
     n_parameters: int
+    box: np.ndarray | None = None
+    switch: tuple[float, float] | None = None
 
 
 jax.tree_util.register_pytree_node(
@@ -97,10 +105,10 @@ jax.tree_util.register_pytree_node(
 jax.tree_util.register_pytree_node(
     Plan,
     lambda p: (
-        (p.blocks, p.atom_mask, p.reduction),
-        (p.conventions, p.width, p.n_structures, p.n_parameters),
+        (p.blocks, p.atom_mask, p.reduction, p.box),
+        (p.conventions, p.width, p.n_structures, p.n_parameters, p.switch),
     ),
-    lambda aux, children: Plan(*children, *aux),
+    lambda aux, children: Plan(*children[:3], *aux[:4], box=children[3], switch=aux[4]),
 )
 
 
@@ -245,33 +253,48 @@ def _charge_dipoles(system: MMSystem, n_parameters: int) -> Block | None:
     return _block(family, _Columns(atoms, slots, np.zeros((len(q), 0)), np.ones(len(q))), n_parameters)
 
 
-def _pairs(system: MMSystem, n_parameters: int) -> list[Block]:
-    """vdW pairs (between vdW centres) and Coulomb pairs (between atoms), each only
-    where it can be non-zero: a non-zero scale and parameters on both atoms."""
-    nb = system.nonbonded
-    if nb is None or not len(nb.pairs):
-        return []
-    pairs = nb.pairs
+def pair_blocks(
+    nb: Nonbonded,
+    pairs: np.ndarray,
+    vdw_scale: np.ndarray,
+    elec_scale: np.ndarray,
+    override: np.ndarray,
+    n_parameters: int,
+) -> list[Block]:
+    """vdW pairs (between vdW centres) and Coulomb pairs (between atoms) of a pair
+    list — ``pairs`` (m, 2) with their scales and explicit vdw_pair slots (m, 2) —
+    each only where it can be non-zero: a non-zero scale and parameters on both
+    atoms. The JAX engine passes every pair of the structure (``Nonbonded.pairs``),
+    the jax-md engine the pairs of a neighbour list."""
     i, j = pairs[:, 0], pairs[:, 1]
     radius, epsilon = nb.vdw_slots[:, 0], nb.vdw_slots[:, 1]
-    override = nb.pair_override.reshape(-1, 2)
     blocks = []
     by_rule = (radius[i] >= 0) & (radius[j] >= 0) & (epsilon[i] >= 0) & (epsilon[j] >= 0)
-    vdw = (nb.vdw_scale != 0) & ((override[:, 0] >= 0) | by_rule)
+    vdw = (vdw_scale != 0) & ((override[:, 0] >= 0) | by_rule)
     if vdw.any():
         slots = np.stack(
             [radius[i], radius[j], epsilon[i], epsilon[j], override[:, 0], override[:, 1]], axis=1
         )
         constants = (override[:, :1] >= 0).astype(float)
-        cols = _Columns(pairs[vdw], slots[vdw], constants[vdw], nb.vdw_scale[vdw])
+        cols = _Columns(pairs[vdw], slots[vdw], constants[vdw], vdw_scale[vdw])
         blocks.append(_block(DERIVED["vdw"], cols, n_parameters))
     charge = nb.charge_slots
-    coulomb = (nb.elec_scale != 0) & (charge[i] >= 0) & (charge[j] >= 0)
+    coulomb = (elec_scale != 0) & (charge[i] >= 0) & (charge[j] >= 0)
     if coulomb.any():
         slots = np.stack([charge[i], charge[j]], axis=1)[coulomb]
-        cols = _Columns(pairs[coulomb], slots, np.zeros((int(coulomb.sum()), 0)), nb.elec_scale[coulomb])
+        cols = _Columns(pairs[coulomb], slots, np.zeros((int(coulomb.sum()), 0)), elec_scale[coulomb])
         blocks.append(_block(DERIVED["coulomb"], cols, n_parameters))
     return blocks
+
+
+def _pairs(system: MMSystem, n_parameters: int) -> list[Block]:
+    """The pair blocks of every pair of the structure."""
+    nb = system.nonbonded
+    if nb is None or not len(nb.pairs):
+        return []
+    return pair_blocks(
+        nb, nb.pairs, nb.vdw_scale, nb.elec_scale, nb.pair_override.reshape(-1, 2), n_parameters
+    )
 
 
 def _reduction(system: MMSystem, n_parameters: int) -> Reduction | None:
@@ -380,6 +403,8 @@ def concatenate(plans: Sequence[Plan]) -> Plan:
     concatenated family by family, their atoms padded to the widest structure."""
     if any(p.n_structures != 1 for p in plans):
         raise ValueError("concatenate joins one-structure plans")
+    if len(plans) > 1 and any(p.box is not None or p.switch is not None for p in plans):
+        raise ConfigError("periodic or cut-off structures are evaluated one at a time, not batched")
     if len({p.n_parameters for p in plans}) != 1 or len({p.conventions for p in plans}) != 1:
         raise ConfigError("a batch must share one force field (parameter vector and conventions)")
     if len(plans) == 1:

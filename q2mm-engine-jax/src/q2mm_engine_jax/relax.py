@@ -90,17 +90,19 @@ class RelaxSettings:
     min_curvature: float = 1e-3
 
 
-def rigid_modes(coordinates, atom_mask):
+def rigid_modes(coordinates, atom_mask, rotations: bool = True):
     """Orthonormal rigid-body modes (translations and rotations about the centroid) of
     the atoms where ``atom_mask`` is 1, as the columns of a (3N, 6) matrix; a linear
-    molecule's missing rotation is dropped by its zero singular value (a zero column)."""
+    molecule's missing rotation is dropped by its zero singular value (a zero column).
+    ``rotations`` False (a periodic cell, whose energy changes when its contents
+    rotate) leaves only the translations, the rotation columns zero."""
     w = atom_mask[:, None]
     centre = jnp.sum(w * coordinates, axis=0) / jnp.sum(atom_mask)
     r = (coordinates - centre) * w
     eye = np.eye(3)
     translations = [w * eye[k] for k in range(3)]
-    rotations = [jnp.cross(eye[k], r) for k in range(3)]
-    basis = jnp.stack([m.ravel() for m in translations + rotations])  # (6, 3N)
+    turns = [jnp.cross(eye[k], r) * (1.0 if rotations else 0.0) for k in range(3)]
+    basis = jnp.stack([m.ravel() for m in translations + turns])  # (6, 3N)
     s, u = jnp.linalg.eigh(basis @ basis.T)
     keep = s > 1e-10 * jnp.max(s)
     modes = (u.T @ basis) / jnp.sqrt(jnp.where(keep, s, 1.0))[:, None]
@@ -108,8 +110,9 @@ def rigid_modes(coordinates, atom_mask):
 
 
 def _modes(plan: Plan, x):
-    """Rigid-body modes U (structures, 3 width, 6) of every structure at ``x``."""
-    return jax.vmap(rigid_modes)(x, plan.atom_mask)
+    """Rigid-body modes U (structures, 3 width, 6) of every structure at ``x``;
+    translations only in a periodic cell."""
+    return jax.vmap(functools.partial(rigid_modes, rotations=plan.box is None))(x, plan.atom_mask)
 
 
 def _project(modes, v):

@@ -87,7 +87,9 @@ def _read_tinker(lines: Lines, source: str) -> list[Molecule]:
         title = head[1].strip() if len(head) > 1 else ""
         start = i + 1
         first = lines.line(start, "Tinker atom 1").split()
+        cell = None
         if len(first) == 6 and first[0] != "1":  # periodic box line: a b c alpha beta gamma
+            cell = [lines.number(start, t, "a cell length or angle") for t in first]
             start += 1
         symbols, coords, types, bonds = [], [], [], set()
         for atom, k in enumerate(range(start, start + n)):
@@ -110,6 +112,7 @@ def _read_tinker(lines: Lines, source: str) -> list[Molecule]:
                 atom_types=types,
                 bonds=sorted(bonds),
                 source=source,
+                cell=cell,
             )
         )
         i = start + n

@@ -57,6 +57,11 @@ class Molecule:
     normal_modes: np.ndarray | None = attrs.field(default=None, converter=_optional_array)
     kind: StationaryKind | None = None
     source: str | None = None
+    #: Periodic cell a, b, c (Å), α, β, γ (degrees) where the structure file gives one
+    #: (a Tinker XYZ box line); None for a molecule in free space.
+    cell: tuple[float, ...] | None = attrs.field(
+        default=None, converter=lambda v: None if v is None else tuple(float(x) for x in v)
+    )
 
     def __attrs_post_init__(self) -> None:
         n = len(self.elements)

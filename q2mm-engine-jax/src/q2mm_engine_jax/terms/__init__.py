@@ -24,6 +24,8 @@ class Family:
     constants: tuple[str, ...] = ()
     #: Acts on vdW centres (MM3 hydrogens moved toward their partners), not atoms.
     centres: bool = False
+    #: A pair interaction that a cutoff and its switch apply to (``Plan.switch``).
+    cutoff: bool = False
     #: Local Hessians by forward-over-forward mode instead of forward-over-reverse
     #: (``jax.hessian``): whichever ran faster for the family on the nine Rh-enamide
     #: structures (the package README's Performance section).
@@ -56,8 +58,9 @@ DERIVED = {
             ("radius_i", "radius_j", "epsilon_i", "epsilon_j", "pair_radius", "pair_epsilon"),
             constants=("override",),
             centres=True,
+            cutoff=True,
         ),
-        Family("coulomb", 2, nonbonded.coulomb, ("q_i", "q_j")),
+        Family("coulomb", 2, nonbonded.coulomb, ("q_i", "q_j"), cutoff=True),
         Family(
             "charge_dipole",
             3,

@@ -22,6 +22,10 @@ R_j and ε = √(ε_i ε_j) otherwise. The 1-2/1-3/1-4 scale is the term's scale
 √(ε_i ε_j) uses a square root whose derivative is taken as 0 at ε_i ε_j = 0, so a
 zero well depth gives a finite (zero) parameter gradient rather than NaN.
 
+With a cutoff (the jax-md engine; ``Plan.switch``) a vdW or charge pair's energy is
+multiplied by :func:`switch` of its distance (vdW: between centres, as Tinker's
+taper); bond-dipole terms have no cutoff.
+
 Bond dipoles follow MM3's (and Tinker's) convention: the dipole of bond i→j points
 along i→j with its moment μ (debye) at ``position`` (fraction from i). Dipole pairs
 sharing an atom, and charge–dipole pairs where the dipole touches the charged atom
@@ -101,3 +105,14 @@ def dipole_pair(x, p, c, conventions):
     orientation = (jnp.dot(a, b) - 3.0 * jnp.dot(a, rvec) * jnp.dot(b, rvec) / (r * r)) / (la * lb)
     moments = (mu_a * DEBYE_TO_E_A) * (mu_b * DEBYE_TO_E_A)
     return conventions.electric * moments * orientation / (conventions.dielectric * r**3)
+
+
+def switch(r, r_on, r_cut):
+    """S(r) = 1 for r ≤ r_on, 1 − 10t³ + 15t⁴ − 6t⁵ with t = (r − r_on)/(r_cut − r_on)
+    between, 0 for r ≥ r_cut: the quintic whose first and second derivatives vanish at
+    both ends, so energies, gradients and Hessians stay continuous as pairs cross the
+    switching shell. r_on = r_cut truncates (S jumps from 1 to 0 at r_cut)."""
+    if r_on >= r_cut:
+        return jnp.where(r < r_cut, 1.0, 0.0)
+    t = jnp.clip((r - r_on) / (r_cut - r_on), 0.0, 1.0)
+    return 1.0 - t**3 * (10.0 - 15.0 * t + 6.0 * t * t)

@@ -1,0 +1,137 @@
+"""The scale and explicit vdW-pair slots of any atom pair, from a structure's
+:class:`~q2mm.model.Nonbonded`.
+
+``Nonbonded.pairs`` lists every pair of a structure with its 1-2/1-3/1-4 scales
+already folded in (MM3's own rules, not jax-md's 0.5 default) — N² entries. A
+neighbour list names a few pairs per atom, so each needs its scales looked up. Most
+pairs are plain (scales 1, vdW parameters by the combination rule); the exceptions
+are the pairs within three bonds and any pair whose scales are not 1. Explicit
+``vdw_pair`` rows apply by atom type, so they become a table over vdW classes (atoms
+with the same radius and epsilon slots).
+
+:meth:`PairRules.from_system` checks that ``Nonbonded.pairs`` is exactly "every pair
+outside the exceptions, plus the exceptions it scales" and that every vdW-pair row is
+a function of the two classes; a pair list it cannot reproduce is refused rather than
+evaluated differently.
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+from q2mm.errors import ConfigError
+from q2mm.model import MMSystem, Nonbonded
+
+
+def _keys(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    return np.minimum(i, j).astype(np.int64) * n + np.maximum(i, j)
+
+
+def _within_three_bonds(system: MMSystem) -> np.ndarray:
+    """Keys of the pairs 1–3 bonds apart (the bond graph: the molecule's bonds and the
+    bond terms', as the JAX engine reads them)."""
+    n = system.molecule.n_atoms
+    neighbours: list[set[int]] = [set() for _ in range(n)]
+    bonds = [tuple(b) for b in system.molecule.bonds or ()]
+    if "bond" in system.terms:
+        bonds += [tuple(b) for b in system.terms["bond"].atoms.tolist()]
+    for i, j in bonds:
+        neighbours[i].add(j)
+        neighbours[j].add(i)
+    near = set()
+    for a in range(n):
+        shell, seen = {a}, {a}
+        for _ in range(3):
+            shell = {c for b in shell for c in neighbours[b]} - seen
+            seen |= shell
+        near.update(_keys(n, np.full(len(seen) - 1, a), np.array(sorted(seen - {a}))).tolist())
+    return np.array(sorted(near), dtype=np.int64)
+
+
+def _find(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index, found) of each key in ``sorted_keys``; the index is len(sorted_keys)
+    (one past the end: the sentinel row of :class:`PairRules`) where not found."""
+    at = np.searchsorted(sorted_keys, keys)
+    found = at < len(sorted_keys)
+    found[found] = sorted_keys[at[found]] == keys[found]
+    return np.where(found, at, len(sorted_keys)), found
+
+
+def _vdw_classes(nb: Nonbonded) -> np.ndarray:
+    """Per atom, the index of its (radius slot, epsilon slot) row among the unique ones."""
+    _, classes = np.unique(nb.vdw_slots[:, :2], axis=0, return_inverse=True)
+    return classes.ravel()
+
+
+@attrs.frozen(eq=False)
+class PairRules:
+    """Exceptions (sorted keys i·n + j, i < j, with their scales and override slots,
+    and one trailing sentinel row for every other pair: scales 1, no override) and
+    the vdW-pair table by class."""
+
+    n_atoms: int
+    keys: np.ndarray
+    vdw_scale: np.ndarray
+    elec_scale: np.ndarray
+    override: np.ndarray  # (exceptions, 2)
+    classes: np.ndarray  # (n_atoms,)
+    class_override: np.ndarray  # (classes, classes, 2)
+
+    @classmethod
+    def from_system(cls, system: MMSystem) -> PairRules:
+        nb, n = system.nonbonded, system.molecule.n_atoms
+        if nb is None:
+            raise ConfigError("pair rules of a structure without non-bonded terms")
+        pairs = nb.pairs.reshape(-1, 2)
+        override = nb.pair_override.reshape(-1, 2)
+        listed = _keys(n, pairs[:, 0], pairs[:, 1])
+        order = np.argsort(listed)
+        listed, vdw, elec, override, pairs = (
+            listed[order],
+            nb.vdw_scale[order],
+            nb.elec_scale[order],
+            override[order],
+            pairs[order],
+        )
+        scaled = (vdw != 1.0) | (elec != 1.0)
+        keys = np.union1d(_within_three_bonds(system), listed[scaled])
+        plain = ~np.isin(listed, keys)
+        expected = n * (n - 1) // 2 - len(keys)
+        if int(plain.sum()) != expected:
+            raise ConfigError(
+                f"the non-bonded pair list of {system.molecule.name or 'the structure'} holds "
+                f"{int(plain.sum())} unscaled pairs beyond three bonds, not all {expected}: the jax-md "
+                "engine evaluates every such pair its neighbour list finds"
+            )
+        classes = _vdw_classes(nb)
+        n_classes = int(classes.max()) + 1 if n else 0
+        table = np.full((n_classes, n_classes, 2), -1, dtype=np.int64)
+        ci, cj = classes[pairs[plain, 0]], classes[pairs[plain, 1]]
+        table[ci, cj] = override[plain]
+        table[cj, ci] = override[plain]
+        if not np.array_equal(table[ci, cj], override[plain]):
+            raise ConfigError(
+                "explicit vdW-pair parameters that differ between pairs of the same vdW classes: "
+                "the jax-md engine applies vdw_pair rows by class"
+            )
+        # Exceptions absent from the list have both scales 0; a sentinel row (scales 1)
+        # answers the pairs that are no exception.
+        at, found = _find(listed, keys)
+        at = np.minimum(at, len(listed) - 1)
+        return cls(
+            n,
+            keys,
+            np.append(np.where(found, vdw[at], 0.0), 1.0),
+            np.append(np.where(found, elec[at], 0.0), 1.0),
+            np.concatenate([np.where(found[:, None], override[at], -1), [[-1, -1]]]),
+            classes,
+            table,
+        )
+
+    def lookup(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(vdW scale, electrostatic scale, override slots (m, 2)) of each pair (m, 2)."""
+        i, j = pairs[:, 0], pairs[:, 1]
+        at, found = _find(self.keys, _keys(self.n_atoms, i, j))
+        by_class = self.class_override[self.classes[i], self.classes[j]]
+        override = np.where(found[:, None], self.override[at], by_class)
+        return self.vdw_scale[at], self.elec_scale[at], override
