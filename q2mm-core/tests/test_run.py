@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,10 +146,6 @@ def test_resume_without_checkpoint_is_a_user_error(ch3f_run):
 def test_the_readme_lists_exactly_the_stable_result_keys():
     """The README's list is checked against RESULT_KEYS, which the FitResult fields'
     marks define: one declaration, one checked copy."""
-    from pathlib import Path
-
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     listed = readme.split("`q2mm.run.RESULT_KEYS`:", 1)[1].split(") and `checkpoint.json`", 1)[0]
-    import re
-
     assert set(re.findall(r"`([a-z_.0-9]+)`", listed)) == set(RESULT_KEYS)
