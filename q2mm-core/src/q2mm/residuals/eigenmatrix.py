@@ -26,7 +26,7 @@ from .weights import DEFAULT_WEIGHTS
 class EigenmatrixResidual:
     reference: ModeReference
     weights: np.ndarray  # per element: diagonal first, then the upper triangle row by row
-    kind: str = "eigenmatrix"
+    name: str = "eigenmatrix"
     needs: frozenset[str] = frozenset({"hessian"})
 
     @property

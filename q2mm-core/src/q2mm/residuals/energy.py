@@ -30,7 +30,7 @@ from .weights import DEFAULT_WEIGHTS
 class EnergyResidual:
     relative_qm: np.ndarray  # kcal/mol, mean-centred
     weights: np.ndarray
-    kind: str = "energy"
+    name: str = "energy"
     needs: frozenset[str] = frozenset({"energy"})
 
     def evaluate(self, quantities: dict[str, Any], xp: Any) -> Any:

@@ -79,7 +79,7 @@ class FrequencyResidual:
     targets_cm1: np.ndarray
     clusters: tuple[tuple[int, int], ...]
     weights: np.ndarray
-    kind: str = "frequency"
+    name: str = "frequency"
     needs: frozenset[str] = frozenset({"hessian"})
 
     def mm_frequencies(self, mm_hessian: Any, xp: Any) -> Any:

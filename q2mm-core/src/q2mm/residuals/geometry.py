@@ -65,7 +65,7 @@ class GeometryResidual:
     reference: dict[str, np.ndarray]  # part → QM values (Å or radians)
     parts: dict[str, slice]  # part → its slice of the residual vector
     weights: np.ndarray
-    kind: str = "geometry"
+    name: str = "geometry"
     needs: frozenset[str] = frozenset({"relaxed"})
 
     def evaluate(self, quantities: dict[str, Any], xp: Any) -> Any:

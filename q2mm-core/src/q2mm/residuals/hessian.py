@@ -33,7 +33,7 @@ class HessianResidual:
     mode_filter: np.ndarray | None
     sqrt_masses: np.ndarray  # (3N,)
     weights: np.ndarray
-    kind: str = "hessian"
+    name: str = "hessian"
     needs: frozenset[str] = frozenset({"hessian"})
 
     def evaluate(self, quantities: dict[str, Any], xp: Any) -> Any:

@@ -26,7 +26,7 @@ class TetherResidual:
     start: np.ndarray
     scale: np.ndarray
     weights: np.ndarray
-    kind: str = "tether"
+    name: str = "tether"
     needs: frozenset[str] = frozenset({"values"})
 
     def evaluate(self, quantities: dict[str, Any], xp: Any) -> Any:
