@@ -149,3 +149,21 @@ def test_the_readme_lists_exactly_the_stable_result_keys():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     listed = readme.split("`q2mm.run.RESULT_KEYS`:", 1)[1].split(") and `checkpoint.json`", 1)[0]
     assert set(re.findall(r"`([a-z_.0-9]+)`", listed)) == set(RESULT_KEYS)
+
+
+def test_a_poor_fit_says_so_and_require_quality_exits_3(ch3f_run):
+    """The same converged CH₃F fit, judged against a frequency MAE no harmonic force
+    field reaches: the verdict is poor, with the reason in numbers, in result.json and
+    in the closing table, and --require-quality turns it into exit code 3."""
+    config = ch3f_run()
+    config.write_text(config.read_text() + "\n[quality]\nmax_frequency_mae_cm1 = 1.0\n")
+    proc = q2mm_test_cli("run", str(config), "--require-quality")
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 3, err
+    result = json.loads((config.parent / "out" / "result.json").read_text())
+    assert result["status"] == "converged" and result["quality"] == "poor"
+    (structure,) = result["structures"]
+    mae = structure["metrics"]["frequency_mae_cm1"]
+    assert mae > 1.0 and structure["reasons"] == [f"frequency MAE {mae:.1f} cm⁻¹ > 1"]
+    assert result["quality_reasons"] == [f"{structure['name']}: frequency MAE {mae:.1f} cm⁻¹ > 1"]
+    assert "converged, quality poor" in out and "poor" in out.splitlines()[1]

@@ -20,6 +20,8 @@ from .estimate import Method
 from .model import StationaryKind
 
 EXIT_USER_ERROR = 2
+#: ``q2mm run --require-quality``: the fit ran but its quality verdict is poor.
+EXIT_POOR_QUALITY = 3
 
 
 def _user_errors(fn):
@@ -111,8 +113,15 @@ def plugins(as_json: bool) -> None:
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in the result folder.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option("--json", "as_json", is_flag=True, help="Print result.json to stdout at the end.")
+@click.option(
+    "--require-quality",
+    is_flag=True,
+    help=f"Exit with code {EXIT_POOR_QUALITY} when the quality verdict is poor.",
+)
 @_user_errors
-def run(config: Path, engine, optimizer, output, resume: bool, quiet: bool, as_json: bool) -> None:
+def run(
+    config: Path, engine, optimizer, output, resume: bool, quiet: bool, as_json: bool, require_quality: bool
+) -> None:
     """Fit a force field as CONFIG (a q2mm.toml) describes."""
     from .config import load_config
     from .run import Progress, run_fit
@@ -126,12 +135,41 @@ def run(config: Path, engine, optimizer, output, resume: bool, quiet: bool, as_j
     if as_json:
         click.echo(json.dumps(result, indent=2))
     elif not quiet:
-        click.echo(
-            f"{result['status']}: score {result['score']['initial']:.6g} -> {result['score']['final']:.6g}; "
-            f"results in {result['output']}"
-        )
+        click.echo(summary(result))
     if result["status"] == "failed":
         sys.exit(1)
+    if require_quality and result["quality"] != "good":
+        sys.exit(EXIT_POOR_QUALITY)
+
+
+_COLUMNS = (
+    ("R²", "eigenmatrix_diagonal_r2", "{:.4f}"),
+    ("freq MAE", "frequency_mae_cm1", "{:.1f}"),
+    ("bond Å", "bond_rmsd_angstrom", "{:.4f}"),
+    ("angle °", "angle_rmsd_degree", "{:.2f}"),
+    ("dihedral °", "dihedral_rmsd_degree", "{:.2f}"),
+)
+
+
+def summary(result: dict) -> str:
+    """The closing table: each structure's metrics and verdict, then the optimizer's
+    status and the quality together — a poor fit is never announced as just
+    'converged'."""
+    width = max([len("structure"), *(len(s["name"] or "") for s in result["structures"])])
+    lines = ["  ".join([f"{'structure':<{width}}", *(f"{h:>10}" for h, _, _ in _COLUMNS), "quality"])]
+    for s in result["structures"]:
+        cells = [
+            f"{'-' if s['metrics'].get(key) is None else fmt.format(s['metrics'][key]):>10}"
+            for _, key, fmt in _COLUMNS
+        ]
+        lines.append("  ".join([f"{s['name'] or '':<{width}}", *cells, "poor" if s["reasons"] else "good"]))
+    lines += [f"  {reason}" for reason in result["quality_reasons"]]
+    score = result["score"]
+    initial = "-" if score["initial"] is None else f"{score['initial']:.6g}"
+    final = "-" if score["final"] is None else f"{score['final']:.6g}"
+    status = f"{result['status']}, quality {result['quality']}"
+    lines.append(f"{status}: score {initial} -> {final}; results in {result['output']}")
+    return "\n".join(lines)
 
 
 @main.command()

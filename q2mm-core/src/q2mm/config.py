@@ -57,6 +57,13 @@ Schema (every key optional unless marked)::
     tolerance = 0.45                # Å beyond the sum of covalent radii
     partial_tolerance = 0.75        # Å, for non-1-3 pairs of transition states
 
+    [quality]                       # verdict thresholds (q2mm.residuals.quality)
+    min_eigenmatrix_r2 = 0.99
+    max_frequency_mae_cm1 = 40.0
+    max_bond_rmsd_angstrom = 0.005
+    max_angle_rmsd_degree = 0.5
+    max_dihedral_rmsd_degree = 2.0
+
     [[objective]]                   # default: eigenmatrix + geometry
     kind = "eigenmatrix"
     weight = 1.0
@@ -78,6 +85,7 @@ from .estimate import Method, TSMethod
 from .estimate.curvature import DEFAULT_INVERTED_EIGENVALUE
 from .estimate.estimator import DEFAULT_GAMMA
 from .model import FunctionalForm, StationaryKind
+from .residuals.quality import QualityThresholds
 
 ESTIMATE_METHODS = tuple(m.value for m in Method)
 TS_METHODS = tuple(m.value for m in TSMethod)
@@ -151,6 +159,7 @@ class RunConfig:
     parameters: ParameterSpec = ParameterSpec()
     objective: tuple[ObjectiveSpec, ...] = ()
     topology: TopologySpec = TopologySpec()
+    quality: QualityThresholds = attrs.field(factory=QualityThresholds)
     engine_options: dict[str, Any] = attrs.field(factory=dict)
     optimizer_options: dict[str, Any] = attrs.field(factory=dict)
     executor_options: dict[str, Any] = attrs.field(factory=dict)
@@ -320,6 +329,9 @@ def load_config(path: str | Path) -> RunConfig:
     tables = {
         "forcefield": lambda v: _forcefield(c, c.table(v, ForceFieldSpec, "forcefield")),
         "parameters": lambda v: _parameters(c, c.table(v, ParameterSpec, "parameters")),
+        "quality": lambda v: QualityThresholds(
+            **{k: float(x) for k, x in c.table(v, QualityThresholds, "quality").items()}
+        ),
         "topology": lambda v: TopologySpec(
             **{k: float(x) for k, x in c.table(v, TopologySpec, "topology").items()}
         ),

@@ -37,7 +37,7 @@ from ..model import MMSystem, Molecule
 from ..parameters import ParameterSpace
 from ..plugins import Registry, registry
 from ..protocols import Capability, Counters, Engine, Executor, FrozenValues
-from ..residuals.metrics import Metrics
+from ..residuals.metrics import Errors, Metrics, pooled
 from .binding import Term, WeightedResiduals, bind, structure_names
 from .finite_difference import STEP_FRACTION, FiniteDifferencePath
 from .sessions import Sessions
@@ -193,8 +193,13 @@ class Objective:
     def score_by_residual(self, x: np.ndarray) -> dict[str, float]:
         return self.weighting.score_by_residual(self.residuals(x))
 
-    def metrics(self, x: np.ndarray) -> dict[str, float | None]:
-        """The fit metrics of :mod:`q2mm.residuals.metrics` (always the same keys)."""
+    def metric_errors(self, x: np.ndarray) -> list[Errors]:
+        """Per structure, the QM-vs-MM differences the fit metrics are made of
+        (:mod:`q2mm.residuals.metrics`)."""
         if self._metrics is None:
             self._metrics = Metrics.build(self.molecules, self.systems, self.engine.capabilities)
-        return self._metrics.compute(self.quantities, np.asarray(x, dtype=float))
+        return self._metrics.errors(self.quantities, np.asarray(x, dtype=float))
+
+    def metrics(self, x: np.ndarray) -> dict[str, float | None]:
+        """The pooled fit metrics (:data:`q2mm.residuals.metrics.KEYS`)."""
+        return pooled(self.metric_errors(x))

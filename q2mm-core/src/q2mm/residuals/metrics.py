@@ -9,6 +9,10 @@ A fit is judged by the same numbers every time, in units a chemist reads:
   determination of the projected MM Hessian's diagonal against the QM eigenvalues;
 - ``bond_rmsd_angstrom``, ``angle_rmsd_degree``: the MM-relaxed geometries against QM.
 
+Each structure also gets its own (:data:`STRUCTURE_KEYS`, with the dihedral RMSD of
+its relaxed geometry), which the quality verdict (:mod:`q2mm.residuals.quality`)
+judges.
+
 A transition state's reaction mode is left out of the Hessian metrics (its MM value
 is, by design, not the QM one under method C). A metric no structure (or no engine
 capability) can provide is None.
@@ -36,6 +40,14 @@ KEYS = (
     "eigenmatrix_diagonal_r2",
     "bond_rmsd_angstrom",
     "angle_rmsd_degree",
+)
+#: Each structure's own metrics, what the quality verdict judges.
+STRUCTURE_KEYS = (
+    "eigenmatrix_diagonal_r2",
+    "frequency_mae_cm1",
+    "bond_rmsd_angstrom",
+    "angle_rmsd_degree",
+    "dihedral_rmsd_degree",
 )
 
 
@@ -66,34 +78,95 @@ class Metrics:
             for e in self.entries
         ]
 
-    def compute(self, quantities: Quantities, x: np.ndarray) -> dict[str, float | None]:
-        """The metrics at ``x``; ``quantities(x, needs)`` gives the MM quantities (an
-        objective's :meth:`~q2mm.objective.Objective.quantities`)."""
+    def errors(self, quantities: Quantities, x: np.ndarray) -> list[Errors]:
+        """Per structure, the QM-vs-MM differences the metrics are made of, at ``x``;
+        ``quantities(x, needs)`` gives the MM quantities (an objective's
+        :meth:`~q2mm.objective.Objective.quantities`)."""
         _, per_structure = quantities(x, self.needs)
-        freq_errors, diag_errors, eigenvalues, bond_errors, angle_errors = [], [], [], [], []
-        for entry, values in zip(self.entries, per_structure, strict=True):
-            if "frequency" in entry:
-                keep = entry["frequency"].weights > 0
-                freq_errors.append(entry["frequency"].evaluate(values, np)[keep])
-                eig = entry["eigenmatrix"]
-                n = eig.reference.n_modes
-                diag_errors.append(eig.evaluate(values, np)[:n][keep])
-                eigenvalues.append(eig.reference.eigenvalues[keep])
-            if "geometry" in entry:
-                g = entry["geometry"]
-                r = g.evaluate(values, np)
-                if "bond" in g.parts:
-                    bond_errors.append(r[g.parts["bond"]])
-                if "angle" in g.parts:
-                    angle_errors.append(r[g.parts["angle"]])
-        angle_rmsd = _rms(angle_errors)
-        return {
-            "frequency_rmsd_cm1": _rms(freq_errors),
-            "frequency_mae_cm1": float(np.mean(np.abs(np.concatenate(freq_errors)))) if freq_errors else None,
-            "eigenmatrix_diagonal_r2": _r2(diag_errors, eigenvalues),
-            "bond_rmsd_angstrom": _rms(bond_errors),
-            "angle_rmsd_degree": None if angle_rmsd is None else math.degrees(angle_rmsd),
+        return [_errors(entry, values) for entry, values in zip(self.entries, per_structure, strict=True)]
+
+    def compute(self, quantities: Quantities, x: np.ndarray) -> dict[str, float | None]:
+        """The pooled metrics (:data:`KEYS`) at ``x``."""
+        return pooled(self.errors(quantities, x))
+
+
+@attrs.frozen(eq=False)
+class Errors:
+    """One structure's QM-vs-MM differences (empty where it has none of that kind):
+    frequencies (cm⁻¹) and eigenmatrix diagonal (with the QM eigenvalues it is
+    compared to) over the modes the metrics count, relaxed-geometry bonds (Å),
+    angles and dihedrals (radians)."""
+
+    frequency: np.ndarray
+    diagonal: np.ndarray
+    eigenvalues: np.ndarray
+    bond: np.ndarray
+    angle: np.ndarray
+    dihedral: np.ndarray
+
+
+def _errors(entry: dict[str, Any], values: dict[str, Any]) -> Errors:
+    empty = np.zeros(0)
+    found = {"frequency": empty, "diagonal": empty, "eigenvalues": empty}
+    if "frequency" in entry:
+        keep = entry["frequency"].weights > 0
+        eig = entry["eigenmatrix"]
+        found = {
+            "frequency": entry["frequency"].evaluate(values, np)[keep],
+            "diagonal": eig.evaluate(values, np)[: eig.reference.n_modes][keep],
+            "eigenvalues": eig.reference.eigenvalues[keep],
         }
+    parts = {"bond": empty, "angle": empty, "dihedral": empty}
+    if "geometry" in entry:
+        g = entry["geometry"]
+        r = g.evaluate(values, np)
+        for part, name in (("bond", "bond"), ("angle", "angle"), ("torsion", "dihedral")):
+            if part in g.parts:
+                parts[name] = r[g.parts[part]]
+    return Errors(**found, **parts)
+
+
+def _r2(diagonal: np.ndarray, eigenvalues: np.ndarray) -> float | None:
+    if diagonal.size == 0:
+        return None
+    total = float(np.sum((eigenvalues - eigenvalues.mean()) ** 2))
+    if total <= 0:
+        return None
+    return 1.0 - float(np.sum(diagonal**2)) / total
+
+
+def _mean_abs(v: np.ndarray) -> float | None:
+    return float(np.mean(np.abs(v))) if v.size else None
+
+
+def _degrees(value: float | None) -> float | None:
+    return None if value is None else math.degrees(value)
+
+
+def _join(errors: Sequence[Errors], field: str) -> np.ndarray:
+    return np.concatenate([np.zeros(0), *(getattr(e, field) for e in errors)])
+
+
+def pooled(errors: Sequence[Errors]) -> dict[str, float | None]:
+    """The metrics over every structure at once (:data:`KEYS`)."""
+    return {
+        "frequency_rmsd_cm1": _rms(_join(errors, "frequency")),
+        "frequency_mae_cm1": _mean_abs(_join(errors, "frequency")),
+        "eigenmatrix_diagonal_r2": _r2(_join(errors, "diagonal"), _join(errors, "eigenvalues")),
+        "bond_rmsd_angstrom": _rms(_join(errors, "bond")),
+        "angle_rmsd_degree": _degrees(_rms(_join(errors, "angle"))),
+    }
+
+
+def per_structure(errors: Errors) -> dict[str, float | None]:
+    """One structure's metrics (:data:`STRUCTURE_KEYS`)."""
+    return {
+        "eigenmatrix_diagonal_r2": _r2(errors.diagonal, errors.eigenvalues),
+        "frequency_mae_cm1": _mean_abs(errors.frequency),
+        "bond_rmsd_angstrom": _rms(errors.bond),
+        "angle_rmsd_degree": _degrees(_rms(errors.angle)),
+        "dihedral_rmsd_degree": _degrees(_rms(errors.dihedral)),
+    }
 
 
 def _entry(molecule: Molecule, system: MMSystem, hessians: bool, relaxations: bool) -> dict[str, Any]:
@@ -102,22 +175,9 @@ def _entry(molecule: Molecule, system: MMSystem, hessians: bool, relaxations: bo
         entry["frequency"] = frequency.build(molecule, system, ts_method="D")
         entry["eigenmatrix"] = eigenmatrix.build(molecule, system, ts_method="D")
     if relaxations and any(part in system.terms and len(system.terms[part]) for part in ("bond", "angle")):
-        entry["geometry"] = geometry.build(molecule, system, include=("bond", "angle"))
+        entry["geometry"] = geometry.build(molecule, system, include=("bond", "angle", "torsion"))
     return entry
 
 
-def _r2(diag_errors: list[np.ndarray], eigenvalues: list[np.ndarray]) -> float | None:
-    if not diag_errors:
-        return None
-    lam = np.concatenate(eigenvalues)
-    total = float(np.sum((lam - lam.mean()) ** 2))
-    if total <= 0:
-        return None
-    return 1.0 - float(np.sum(np.concatenate(diag_errors) ** 2)) / total
-
-
-def _rms(values: list[np.ndarray]) -> float | None:
-    if not values or sum(v.size for v in values) == 0:
-        return None
-    v = np.concatenate(values)
-    return float(np.sqrt(np.mean(v * v)))
+def _rms(v: np.ndarray) -> float | None:
+    return float(np.sqrt(np.mean(v * v))) if v.size else None

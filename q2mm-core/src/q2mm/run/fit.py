@@ -11,6 +11,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io.atomic import write_text_atomic
+from ..residuals.metrics import per_structure, pooled
+from ..residuals.quality import reasons, verdict
 from .prepare import Prepared
 from .report import versions
 from .result import FitResult, Score, Timing, json_float, start_summary
@@ -87,6 +89,9 @@ def fit(prepared: Prepared, resume: bool = False, progress: Progress | None = No
         status = "failed"
     usable = status != "failed"
     counters = prepared.counters
+    errors = objective.metric_errors(x_final) if usable else []
+    structures = _structures(prepared, errors)
+    quality, reasons = verdict({s["name"]: s["reasons"] for s in structures}, status)
     return FitResult(
         status=status,
         message=result.message,
@@ -99,7 +104,9 @@ def fit(prepared: Prepared, resume: bool = False, progress: Progress | None = No
             if usable
             else {},
         ),
-        metrics={k: json_float(v) for k, v in (objective.metrics(x_final) if usable else {}).items()},
+        metrics={k: json_float(v) for k, v in (pooled(errors) if usable else {}).items()},
+        quality=quality,
+        quality_reasons=reasons,
         iterations=iteration0 + result.iterations,
         evaluations=counters.evaluations + result.program_evaluations,
         gradients=counters.gradients,
@@ -110,7 +117,7 @@ def fit(prepared: Prepared, resume: bool = False, progress: Progress | None = No
         engine={"name": cfg.engine, **prepared.engine_description},
         optimizer={"name": cfg.optimizer, "options": cfg.optimizer_options},
         executor=cfg.executor,
-        structures=[{"name": m.name, "kind": str(m.kind), "atoms": m.n_atoms} for m in prepared.molecules],
+        structures=structures,
         starts=[start_summary(s) for s in getattr(result, "starts", ())],
         parameters=[
             {"id": pid, "start": float(a), "final": float(b)}
@@ -120,6 +127,24 @@ def fit(prepared: Prepared, resume: bool = False, progress: Progress | None = No
         versions=versions(prepared.plugins),
         config=str(cfg.path),
     )
+
+
+def _structures(prepared: Prepared, errors: list) -> list[dict]:
+    """Each structure with its own metrics and its verdict's reasons (none judged
+    when the fit failed)."""
+    out = []
+    for i, m in enumerate(prepared.molecules):
+        metrics = per_structure(errors[i]) if errors else {}
+        out.append(
+            {
+                "name": m.name,
+                "kind": str(m.kind),
+                "atoms": m.n_atoms,
+                "metrics": {k: json_float(v) for k, v in metrics.items()},
+                "reasons": reasons(metrics, m.kind, prepared.config.quality),
+            }
+        )
+    return out
 
 
 def _read_checkpoint(path: Path, space) -> tuple[np.ndarray, int]:

@@ -55,6 +55,9 @@ class FitResult:
     files: list[str]
     score: Score = attrs.field(metadata=STABLE)
     metrics: dict[str, float | None] = attrs.field(metadata={"stable": True, "keys": METRIC_KEYS})
+    #: ``good`` | ``poor`` (:mod:`q2mm.residuals.quality`), whatever ``status`` says.
+    quality: str = attrs.field(metadata=STABLE)
+    quality_reasons: list[str]
     iterations: int
     evaluations: int
     gradients: int
