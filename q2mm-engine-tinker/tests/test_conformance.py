@@ -5,10 +5,9 @@ from typing import Any, ClassVar
 
 import pytest
 from q2mm.testing.conformance import EngineConformance
+from q2mm_engine_tinker.locate import missing_reason
 
-from .conftest import tinker_missing
-
-pytestmark = pytest.mark.skipif(bool(tinker_missing()), reason=str(tinker_missing()))
+pytestmark = pytest.mark.skipif(bool(missing_reason()), reason=str(missing_reason()))
 
 
 class TestTinkerDriverConformance(EngineConformance):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+import warnings
 import weakref
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from q2mm.protocols import Capability, Minimized
 
 from . import __version__
 from .driver import KEY_NAME, XYZ_NAME, Driver, driver_executable
-from .errors import TinkerError, TinkerNotFoundError
+from .errors import ClampedBendWarning, TinkerError, TinkerNotFoundError
 from .keyfile import SWITCHED_OFF, TERM_KINDS, TinkerInput
 from .locate import TinkerInstall, find_tinker, tinker_version
 from .programs import Programs
@@ -51,6 +52,10 @@ from .relax import newton_step
 
 CAPABILITIES = frozenset({Capability.ENERGY, Capability.GRADIENT, Capability.HESSIAN, Capability.MINIMIZE})
 BACKENDS = ("auto", "driver", "programs")
+#: Tinker components that are part of a q2mm family (its torsion kind holds improper torsions).
+FAMILY_OF_COMPONENT = {"imptors": "torsion"}
+#: Tinker's floor on |a×b|² (Å⁴) in its angle derivatives (eangle1.f, eangle2.f ``eps``).
+BEND_CLAMP = 1e-4
 
 
 @attrs.frozen
@@ -80,6 +85,18 @@ def _parameter_count(system: MMSystem) -> int:
     if nb is not None:
         arrays += [nb.vdw_slots, nb.charge_slots, nb.pair_override]
     return max((int(a.max()) for a in arrays if a.size), default=-1) + 1
+
+
+def clamped_bends(system: MMSystem, x: np.ndarray) -> list[tuple[int, int, int]]:
+    """Bends (angle and stretch-bend terms) where Tinker floors |a×b|²."""
+    out = []
+    for kind in ("angle", "strbnd"):
+        if kind in system.terms and len(system.terms[kind]):
+            atoms = system.terms[kind].atoms
+            a, b = x[atoms[:, 0]] - x[atoms[:, 1]], x[atoms[:, 2]] - x[atoms[:, 1]]
+            small = (np.cross(a, b) ** 2).sum(axis=1) < BEND_CLAMP
+            out += [tuple(t) for t in atoms[small].tolist()]
+    return out
 
 
 def _close(backend: Driver | Programs | None, folder: Path) -> None:
@@ -166,12 +183,27 @@ class TinkerSession(SessionBase):
         return self._backend.energy()
 
     def term_energies(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> dict[str, float]:
-        """Tinker's energy components (kcal/mol) by q2mm family name, those that are
-        non-zero — for term-by-term comparison. Needs the driver back end."""
+        """Tinker's energy components (kcal/mol) by q2mm family name (improper torsions
+        under ``torsion``), those that are non-zero — for term-by-term comparison. Needs the driver back end."""
         self._apply(values, coordinates)
         if not isinstance(self._backend, Driver):
             raise ConfigError("term_energies needs the driver back end (backend='driver')")
-        return {k: e for k, e in self._backend.energy()[1].items() if e != 0.0}
+        out: dict[str, float] = {}
+        for name, e in self._backend.energy()[1].items():
+            family = FAMILY_OF_COMPONENT.get(name, name)
+            out[family] = out.get(family, 0.0) + e
+        return {k: e for k, e in out.items() if e != 0.0}
+
+    def _warn_clamped(self, x: np.ndarray) -> None:
+        bends = clamped_bends(self.system, x)
+        if bends:
+            warnings.warn(
+                f"{self.system.molecule.name or 'structure'}: bends {bends} are so nearly linear that "
+                f"Tinker floors |a×b|² at {BEND_CLAMP} Å⁴ in their derivatives; its gradient and "
+                "Hessian there are not the derivatives of its energy",
+                ClampedBendWarning,
+                stacklevel=3,
+            )
 
     def _gradient(self) -> np.ndarray:
         if isinstance(self._backend, Driver):
@@ -180,12 +212,12 @@ class TinkerSession(SessionBase):
 
     def gradient(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> np.ndarray:
         """∂E/∂x in kcal/(mol·Å), shape (n_atoms, 3)."""
-        self._apply(values, coordinates)
+        self._warn_clamped(self._apply(values, coordinates))
         return self._gradient()
 
     def hessian(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> np.ndarray:
         """Tinker's analytical Cartesian Hessian in Hartree/Bohr², (3N, 3N)."""
-        self._apply(values, coordinates)
+        self._warn_clamped(self._apply(values, coordinates))
         return self._backend.hessian() / HESSIAN_AU_TO_KCALMOL_A2
 
     def _lbfgs(self, x: np.ndarray) -> np.ndarray:

@@ -22,3 +22,9 @@ class TinkerError(Q2MMError):
         if self.words:
             message += ": " + " / ".join(line.strip() for line in self.words.splitlines() if line.strip())
         super().__init__(message)
+
+
+class ClampedBendWarning(UserWarning):
+    """Tinker's angle derivatives are inexact at a nearly linear bend: eangle1.f and
+    eangle2.f floor |a×b|² at 1e-4 Å⁴, so gradients and Hessians there are Tinker's own
+    numbers, not the derivatives of its energy."""

@@ -57,6 +57,7 @@ _UNITS = {
     "ureyunit": 1.0,
     "opbendunit": DEG_TO_RAD**2,
     "torsionunit": 1.0,
+    "imptorunit": 1.0,
     "impropunit": DEG_TO_RAD**2,
 }
 
@@ -111,6 +112,22 @@ def _canonical(atoms: tuple[int, ...]) -> tuple[int, ...]:
     return min(atoms, atoms[::-1])
 
 
+def torsion_form(atoms: tuple[int, ...], nb: list[list[int]]) -> tuple[str, tuple[int, ...]] | None:
+    """How Tinker holds a q2mm torsion term: ``("torsion", chain)`` along bonds, or
+    ``("imptors", atoms)`` for an improper torsion about a trigonal centre (a
+    MacroModel/Amber improper: its centre bonded to the three others), ordered with the
+    centre third as Tinker's kimptor.f computes the dihedral — reversed when q2mm has
+    the centre second (the dihedral read backwards is the same angle). None: neither."""
+    a, b, c, d = atoms
+    if b in nb[a] and c in nb[b] and d in nb[c] and len({a, b, c, d}) == 4:
+        return "torsion", _canonical(atoms)
+    for centre, ordered in ((b, (d, c, b, a)), (c, atoms)):
+        others = set(atoms) - {centre}
+        if len(nb[centre]) == 3 and set(nb[centre]) == others:
+            return "imptors", tuple(ordered)
+    return None
+
+
 def _refuse(system: MMSystem, kind: str, atoms, why: str) -> UnsupportedTermError:
     where = system.molecule.name or "the structure"
     return UnsupportedTermError(
@@ -127,15 +144,15 @@ def _check_topology(system: MMSystem, nb: list[list[int]]) -> None:
             raise _refuse(system, "bond", [atom, *ns], f"Tinker allows {MAX_VALENCE} bonds per atom")
     bonded = {(i, j) for i, ns in enumerate(nb) for j in ns}
     angles = _angles(nb)
-    torsions = {_canonical(t) for t in _torsions(nb)}
     for kind, terms in system.terms.items():
         for atoms in map(tuple, terms.atoms.tolist()):
             if kind in ("bond", "dipole") and atoms not in bonded:
                 raise _refuse(system, kind, atoms, "its atoms are not bonded")
             if kind in ("angle", "strbnd", "urey_bradley") and _angle_key(atoms) not in angles:
                 raise _refuse(system, kind, atoms, "its atoms are not a bonded angle")
-            if kind == "torsion" and _canonical(atoms) not in torsions:
-                raise _refuse(system, kind, atoms, "Tinker has torsions only along bonded chains")
+            if kind == "torsion" and torsion_form(atoms, nb) is None:
+                why = "Tinker has torsions along bonded chains and improper torsions about trigonal centres"
+                raise _refuse(system, kind, atoms, why)
             if kind == "opbend" and (len(nb[atoms[1]]) != 3 or set(atoms) - {atoms[1]} != set(nb[atoms[1]])):
                 raise _refuse(system, kind, atoms, "Tinker bends out of plane only at atoms with three bonds")
             if kind == "improper" and (len(nb[atoms[0]]) != 3 or set(atoms[1:]) != set(nb[atoms[0]])):
@@ -249,10 +266,20 @@ def _header(system: MMSystem) -> list[str]:
     return lines
 
 
+def _atomic_number(element: str) -> int:
+    """Hydrogens are written with atomic number 0. Tinker's kangle.f counts the
+    hydrogens on an angle's centre to pick one of MM3's three ideal angles — a choice
+    q2mm has already made per term — and at a centre carrying three hydrogens besides
+    the angle's own atoms (the S_N2 transition state's carbon) that count indexes past
+    its table and takes another row's angle. Tinker's other uses of the atomic number
+    (MMFF, electronegativity and hydrogen-bond terms, heavy hydrogens) are off here."""
+    return 0 if element == "H" else SYMBOLS.index(element)
+
+
 def _atom_lines(system: MMSystem, nb: list[list[int]]) -> list[str]:
     mol = system.molecule
     return [
-        f'atom {i + 1} {i + 1} {el} "q2mm atom {i + 1}" {SYMBOLS.index(el)} {_number(m)} {len(nb[i])}'
+        f'atom {i + 1} {i + 1} {el} "q2mm atom {i + 1}" {_atomic_number(el)} {_number(m)} {len(nb[i])}'
         for i, (el, m) in enumerate(zip(mol.elements, mol.masses, strict=True))
     ]
 
@@ -270,7 +297,8 @@ def _zero_lines(system: MMSystem, nb: list[list[int]]) -> list[str]:
         angles = {_angle_key(a) for a in have["angle"]}
         out += [f"angle {i + 1} {j + 1} {k + 1} 0.0 109.5" for i, j, k in sorted(_angles(nb) - angles)]
     if "torsion" in have:
-        torsions = {_canonical(t) for t in have["torsion"]}
+        forms = [torsion_form(t, nb) for t in have["torsion"]]
+        torsions = {atoms for keyword, atoms in forms if keyword == "torsion"}
         out += [
             f"torsion {i + 1} {j + 1} {k + 1} {m + 1} 0.0 0.0 1"
             for i, j, k, m in sorted({_canonical(t) for t in _torsions(nb)} - torsions)
@@ -342,7 +370,17 @@ def _dipole(terms, values) -> list[str]:
     return out
 
 
-def _torsion(terms, values) -> list[str]:
+def _torsion_writer(nb: list[list[int]]) -> Callable:
+    """Torsion lines for a structure with connectivity ``nb``."""
+
+    def lines(terms, values) -> list[str]:
+        forms = [torsion_form(tuple(a), nb) for a in terms.atoms.tolist()]
+        return _torsion(terms, values, forms)
+
+    return lines
+
+
+def _torsion(terms, values, forms) -> list[str]:
     """One line per dihedral with its Fourier components; components of one
     periodicity are summed when their phases agree (they then are one cosine)."""
     k, phase = _field(terms, values, "k"), _field(terms, values, "phase")
@@ -350,8 +388,12 @@ def _torsion(terms, values) -> list[str]:
     k = k * (np.asarray(scale, dtype=float) if scale is not None else 1.0)
     order = np.asarray(terms.constants["periodicity"]).astype(int)
     rows: dict[tuple, dict[int, list[float]]] = defaultdict(dict)
-    for n, atoms in enumerate(terms.atoms.tolist()):
-        key = _canonical(tuple(atoms))
+    for n, key in enumerate(forms):
+        if key[0] == "imptors" and order[n] > 3:
+            raise UnsupportedTermError(
+                f"engine 'tinker' cannot express the improper torsion on atoms {list(key[1])} with "
+                f"periodicity {order[n]}: Tinker's imptors stop at 3"
+            )
         old = rows[key].get(order[n])
         if old is None:
             rows[key][order[n]] = [k[n], phase[n]]
@@ -359,13 +401,13 @@ def _torsion(terms, values) -> list[str]:
             old[0] += k[n]
         else:
             raise UnsupportedTermError(
-                f"engine 'tinker' cannot express torsions on atoms {list(key)} with periodicity "
+                f"engine 'tinker' cannot express torsions on atoms {list(key[1])} with periodicity "
                 f"{order[n]} at two phases: Tinker takes one phase per periodicity"
             )
     return [
-        f"torsion {_classes(key)} "
+        f"{keyword} {_classes(atoms)} "
         + " ".join(f"{_number(v)} {_number(p * RAD_TO_DEG)} {n}" for n, (v, p) in sorted(parts.items()))
-        for key, parts in rows.items()
+        for (keyword, atoms), parts in rows.items()
     ]
 
 
@@ -375,7 +417,6 @@ _WRITERS: dict[str, Callable] = {
     "strbnd": _simple("strbnd", (("k1", 1.0), ("k2", 1.0))),
     "urey_bradley": _simple("ureybrad", (("k", 1.0), ("r0", 1.0))),
     "opbend": _opbend,
-    "torsion": _torsion,
     "improper": _simple("improper", (("k", 1.0), ("phi0", DEG_TO_RAD))),
     "dipole": _dipole,
 }
@@ -411,6 +452,7 @@ class TinkerInput:
     xyz: str
     fixed: tuple[str, ...]
     neighbours: tuple[tuple[int, ...], ...]
+    writers: dict[str, Callable]
 
     @classmethod
     def build(cls, system: MMSystem) -> TinkerInput:
@@ -418,11 +460,12 @@ class TinkerInput:
         _check_topology(system, nb)
         _check_strbnd(system)
         _check_pairs(system, nb)
-        unknown = sorted(k for k, t in system.terms.items() if len(t) and k not in _WRITERS)
+        unknown = sorted(k for k, t in system.terms.items() if len(t) and k not in TERM_KINDS)
         if unknown:
             raise UnsupportedTermError("engine 'tinker' cannot evaluate these terms: " + ", ".join(unknown))
         fixed = [*_header(system), *_atom_lines(system, nb), *_zero_lines(system, nb)]
-        return cls(system, _xyz(system, nb), tuple(fixed), tuple(map(tuple, nb)))
+        writers = {**_WRITERS, "torsion": _torsion_writer(nb)}
+        return cls(system, _xyz(system, nb), tuple(fixed), tuple(map(tuple, nb)), writers)
 
     def key(self, values: np.ndarray) -> str:
         """The keyfile for the parameter vector ``values`` (canonical units)."""
@@ -430,6 +473,6 @@ class TinkerInput:
         lines = list(self.fixed)
         for kind, terms in self.system.terms.items():
             if len(terms):
-                lines += _WRITERS[kind](terms, v)
+                lines += self.writers[kind](terms, v)
         lines += _nonbonded_lines(self.system, [list(n) for n in self.neighbours], v)
         return "\n".join(lines) + "\n"

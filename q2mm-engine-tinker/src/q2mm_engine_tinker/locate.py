@@ -110,3 +110,12 @@ def gfortran(env: Mapping[str, str] | None = None) -> str | None:
     """The Fortran compiler for the driver: ``FC`` if set, else ``gfortran`` on PATH."""
     env = os.environ if env is None else env
     return env.get("FC") or shutil.which("gfortran", path=env.get("PATH"))
+
+
+def missing_reason() -> str | None:
+    """Why Tinker cannot run here (for tests that skip), or None when it can."""
+    try:
+        find_tinker()
+    except TinkerNotFoundError as exc:
+        return f"Tinker is not installed ({exc})"
+    return None
