@@ -113,9 +113,11 @@ class Driver:
             self._lines.put(line.rstrip("\n"))
         self._lines.put(None)
 
-    def _fail(self, what: str, reason: str) -> TinkerError:
+    def _fail(self, what: str, reason: str, printed: list[str] = ()) -> TinkerError:
+        """Tinker's own words: its log and anything it printed outside the protocol."""
         log = self.folder / LOG_NAME
         words = log.read_text(errors="replace")[-3000:] if log.is_file() else ""
+        words += "\n".join(printed)[-1000:]
         self.close()
         return TinkerError(f"driver ({what})", words, str(self.folder / KEY_NAME), reason)
 
@@ -127,7 +129,7 @@ class Driver:
             except queue.Empty:
                 raise self._fail(what, f"gave no answer within {self.timeout} s") from None
             if line is None:
-                raise self._fail(what, f"stopped (exit status {self._process.wait()})")
+                raise self._fail(what, f"stopped (exit status {self._process.wait()})", lines)
             lines.append(line)
             if done(line):
                 return lines

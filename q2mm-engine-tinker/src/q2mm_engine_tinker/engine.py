@@ -184,7 +184,8 @@ class TinkerSession(SessionBase):
 
     def term_energies(self, values: np.ndarray, coordinates: np.ndarray | None = None) -> dict[str, float]:
         """Tinker's energy components (kcal/mol) by q2mm family name (improper torsions
-        under ``torsion``), those that are non-zero — for term-by-term comparison. Needs the driver back end."""
+        under ``torsion``), those that are non-zero — for term-by-term comparison.
+        Needs the driver back end."""
         self._apply(values, coordinates)
         if not isinstance(self._backend, Driver):
             raise ConfigError("term_energies needs the driver back end (backend='driver')")

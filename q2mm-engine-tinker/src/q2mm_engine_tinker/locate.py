@@ -102,7 +102,12 @@ def tinker_version(analyze: Path) -> str:
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise TinkerError("analyze", str(exc), "(no input: reading the version)") from exc
-    match = _VERSION.search(done.stdout)
+    return banner_version(done.stdout)
+
+
+def banner_version(text: str) -> str:
+    """The version Tinker's start-up banner states (``Version 26.2  April 2026``)."""
+    match = _VERSION.search(text)
     return match.group(1) if match else "unknown"
 
 

@@ -28,6 +28,19 @@ from .locate import TinkerInstall
 _FATAL = "Unable to Continue"
 
 
+def parse_testgrad(text: str) -> np.ndarray:
+    """The analytical gradient (n, 3) from ``testgrad`` output: its ``Anlyt  i  gx gy gz``
+    lines, kcal/(mol·Å)."""
+    fields = [line.split() for line in text.splitlines()]
+    return np.array([f[2:5] for f in fields if f[:1] == ["Anlyt"] and f[1].isdigit()], dtype=float)
+
+
+def read_xyz_coordinates(path: Path) -> np.ndarray:
+    """The coordinates (n, 3) of a Tinker XYZ file (columns 3–5 after the title line)."""
+    rows = [line.split()[2:5] for line in path.read_text().splitlines()[1:] if line.strip()]
+    return np.array(rows, dtype=float)
+
+
 class Programs:
     """Tinker's programs, one start per call, for the structure in ``folder``."""
 
@@ -74,10 +87,7 @@ class Programs:
 
     def gradient(self) -> np.ndarray:
         """kcal/(mol·Å), (n, 3), from testgrad's analytical lines."""
-        out = self.run("testgrad", "Y", "N", "N")
-        fields = [line.split() for line in out.splitlines()]
-        rows = [f[2:5] for f in fields if f[:1] == ["Anlyt"] and f[1].isdigit()]
-        return np.array(rows, dtype=float)
+        return parse_testgrad(self.run("testgrad", "Y", "N", "N"))
 
     def hessian(self) -> np.ndarray:
         """kcal/(mol·Å²), (3N, 3N)."""
@@ -93,6 +103,6 @@ class Programs:
         out_path = self.folder / f"{XYZ_NAME}_2"
         out_path.unlink(missing_ok=True)
         self.run("minimize", repr(rms_gradient))
-        rows = [line.split()[2:5] for line in out_path.read_text().splitlines()[1:] if line.strip()]
+        coordinates = read_xyz_coordinates(out_path)
         out_path.unlink()
-        return np.array(rows, dtype=float)
+        return coordinates

@@ -6,7 +6,7 @@
 !
 ! Usage: q2mm_driver structure.xyz  (structure.key beside it, "parameters none").
 ! Tinker's own messages go to q2mm_driver.log in the working folder; stdout carries
-! only this protocol. One command per line on stdin; every reply ends with "OK".
+! only this protocol, and Tinker's prompts read /dev/null. One command per line on stdin; every reply ends with "OK".
 !
 !   KEY                 re-read structure.key and assign all parameters again
 !   XYZ                 then n lines "x y z" (Angstrom): the coordinates
@@ -29,13 +29,13 @@ program q2mm_driver
   use atoms, only: n, x, y, z
   use energi
   use inform, only: silent, verbose, debug, iprint, iwrite
-  use iounit, only: iout
+  use iounit, only: iout, input
   use minima, only: maxiter, fctmin
   use output, only: coordtype
   use scales, only: scale, set_scale
   use q2mm_driver_state, only: calls
   implicit none
-  integer :: i, log_unit, maxit, ios, freeunit
+  integer :: i, log_unit, null_unit, maxit, ios, freeunit
   real(8) :: e, grdmin, minimum, energy, drv_fg
   real(8), allocatable :: derivs(:, :), xx(:)
   character(len=240) :: line, word, rest
@@ -45,6 +45,10 @@ program q2mm_driver
   log_unit = freeunit()
   open (unit=log_unit, file='q2mm_driver.log', status='replace')
   iout = log_unit
+  ! Tinker asks on its input unit for what it lacks; it must never read this protocol
+  null_unit = freeunit()
+  open (unit=null_unit, file='/dev/null', status='old', action='read')
+  input = null_unit
   silent = .true.
   verbose = .false.
   debug = .false.
