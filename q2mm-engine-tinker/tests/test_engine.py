@@ -107,3 +107,33 @@ def test_sessions_run_in_worker_processes(tinker_engine, data_dir):
         there = list(pool.map(_energy_in_worker, [session] * 2, [CH3F_MM3_VALUES, 2 * CH3F_MM3_VALUES]))
     assert there[0] == here
     assert there[1] != here and np.isfinite(there[1])
+
+
+@live
+def test_new_parameters_equal_a_fresh_start(tinker_engine, data_dir):
+    """The driver re-reads parameters without Tinker's full set-up (see reassign in
+    q2mm_driver.f90): after several changes its numbers equal, bit for bit, those of
+    a driver that started with the final parameters — on an Rh-enamide structure,
+    which has every kind this engine writes but opbend/urey-bradley/improper."""
+    from q2mm.io import read_structures
+    from q2mm.io.macromodel import read_mmo
+    from q2mm.io.mm3_fld import MM3Fld
+    from q2mm.topology import build_system
+
+    from .test_parity_jax import expressible
+
+    folder = data_dir / "rh-enamide"
+    molecule = read_structures(folder / "training_set/rh_enamide_training_set.mol2")[0]
+    mmo = read_mmo(folder / "training_set/rh_enamide_training_set.mmo")[0]
+    ff = MM3Fld().read(folder / "rh_hyd_enamide_start.fld")
+    system = expressible(build_system(molecule, ff, mmo=mmo))[0]
+    values = ff.vector()
+    rng = np.random.default_rng(3)
+    warm = tinker_engine.prepare(system)
+    for _ in range(3):
+        final = values * rng.uniform(0.9, 1.1, values.shape)
+        warm.energy(final)
+    fresh = tinker_engine.prepare(system)
+    x = system.molecule.coordinates + rng.uniform(-0.01, 0.01, system.molecule.coordinates.shape)
+    for method in ("energy", "gradient", "hessian"):
+        assert np.array_equal(getattr(warm, method)(final, x), getattr(fresh, method)(final, x)), method

@@ -93,7 +93,7 @@ class Driver:
     def __init__(self, executable: Path, folder: Path, timeout: float, threads: int) -> None:
         self.folder = folder
         self.timeout = timeout
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "GFORTRAN_ERROR_BACKTRACE": "0"}
         self._process = subprocess.Popen(
             [str(executable), XYZ_NAME],
             cwd=folder,
@@ -117,7 +117,7 @@ class Driver:
         """Tinker's own words: its log and anything it printed outside the protocol."""
         log = self.folder / LOG_NAME
         words = log.read_text(errors="replace")[-3000:] if log.is_file() else ""
-        words += "\n".join(printed)[-1000:]
+        words += "\n".join(line for line in printed if not line.lstrip().startswith("#"))[-1000:]  # no banner
         self.close()
         return TinkerError(f"driver ({what})", words, str(self.folder / KEY_NAME), reason)
 

@@ -8,7 +8,8 @@
 ! Tinker's own messages go to q2mm_driver.log in the working folder; stdout carries
 ! only this protocol, and Tinker's prompts read /dev/null. One command per line on stdin; every reply ends with "OK".
 !
-!   KEY                 re-read structure.key and assign all parameters again
+!   KEY                 re-read structure.key and assign the valence, van der Waals
+!                       and electrostatic parameters again (see reassign below)
 !   XYZ                 then n lines "x y z" (Angstrom): the coordinates
 !   ENERGY              total and components (kcal/mol), one line
 !   GRADIENT            energy, then n lines of dE/dx (kcal/mol/Angstrom)
@@ -67,7 +68,7 @@ program q2mm_driver
     select case (trim(word))
     case ('KEY')
       call getkey
-      call mechanic
+      call reassign
     case ('XYZ')
       do i = 1, n
         read (*, *) x(i), y(i), z(i)
@@ -116,6 +117,32 @@ program q2mm_driver
     flush (log_unit)
   end do
 end program q2mm_driver
+
+! New parameter values for the same structure and the same kinds of terms. Tinker's
+! mechanic would also rebuild the topology and call initprm, whose MMFF tables
+! (initmmff: tens of arrays of 10^6 entries) cost ~150 ms per call. Only the routines
+! that read parameter lines are needed: each replaces the table entry with the same
+! atom classes in place (every atom has its own class, and the keyfile names the same
+! classes every time) and then assigns every term's parameters afresh. The test suite
+! checks that the result equals a fresh start bit for bit (which found kvdw's rad4).
+subroutine reassign
+  use kvdws, only: rad4, eps4
+  implicit none
+  call kbond
+  call kangle
+  call kstrbnd
+  call kurey
+  call kopbend
+  call kimprop
+  call kimptor
+  call ktors
+  call kcharge
+  call kdipole
+  ! kvdw fills unset 1-4 radii and depths from the plain ones; a fresh start has none
+  rad4 = 0.0d0
+  eps4 = 0.0d0
+  call kvdw
+end subroutine reassign
 
 ! Tinker's sparse upper-triangle Hessian (hessian.f) expanded to the full matrix.
 subroutine write_hessian(path)
