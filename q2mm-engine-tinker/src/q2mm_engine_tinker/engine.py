@@ -119,6 +119,7 @@ class TinkerSession(SessionBase):
         self._n_parameters = _parameter_count(system)
         self._backend: Driver | Programs | None = None
         self._key: str | None = None
+        self._values: np.ndarray | None = None
         self._x: np.ndarray | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -142,6 +143,18 @@ class TinkerSession(SessionBase):
         self._finalizer = weakref.finalize(self, _close, self._backend, folder)
         self._key = key
 
+    def _load(self, key: str) -> None:
+        """Hand Tinker a keyfile (only when its text changed: a parameter the keyfile
+        does not carry leaves it as it was)."""
+        if self._backend is None:
+            self._start(key)
+        elif key != self._key:
+            if isinstance(self._backend, Driver):
+                self._backend.load_key(key)
+            else:
+                (self._backend.folder / KEY_NAME).write_text(key)
+        self._key = key
+
     def _apply(self, values: np.ndarray, coordinates: np.ndarray | None) -> np.ndarray:
         """Hand Tinker the parameters and coordinates where they changed; returns the
         coordinates (n, 3) in Å."""
@@ -157,15 +170,9 @@ class TinkerSession(SessionBase):
         if x.size != 3 * n:
             raise ConfigError(f"coordinates of shape {x.shape} for {n} atoms")
         x = x.reshape(n, 3)
-        key = self._input.key(v)
-        if self._backend is None:
-            self._start(key)
-        elif key != self._key:
-            if isinstance(self._backend, Driver):
-                self._backend.load_key(key)
-            else:
-                (self._backend.folder / KEY_NAME).write_text(key)
-            self._key = key
+        if self._values is None or not np.array_equal(v, self._values):
+            self._load(self._input.key(v))
+            self._values = v.copy()
         if self._x is None or not np.array_equal(x, self._x):
             if isinstance(self._backend, Driver):
                 self._backend.set_coordinates(x)
