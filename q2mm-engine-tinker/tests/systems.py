@@ -1,13 +1,16 @@
-"""CH₃F under the stock MM3 parameters Tinker 26.2 applied to it
-(``data/tinker-ch3f/parameters.md``), as a q2mm system in canonical units."""
+"""Systems the tests share: CH₃F under the stock MM3 parameters Tinker 26.2 applied to
+it (``data/tinker-ch3f/parameters.md``) in canonical units, and the reduction of a
+system to where q2mm's and Tinker's force fields coincide."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import numpy as np
 from q2mm.model import Conventions, FunctionalForm, MMSystem, Molecule, TermSet
 from q2mm.model.units import DEG_TO_RAD, RAD_TO_DEG
+from q2mm_engine_tinker.keyfile import neighbours, torsion_form
 
 #: mm3.prm's units: canonical = unit × (180/π)^p × value.
 BONDUNIT, ANGLEUNIT, STRBNDUNIT = 71.94, 0.02191418 * RAD_TO_DEG**2, 2.51118 * RAD_TO_DEG
@@ -41,3 +44,24 @@ def ch3f_mm3_system(data_dir: Path) -> MMSystem:
         "dipole": TermSet("dipole", [[0, 1]], [[9, -1]], ("moment", "position")),
     }
     return MMSystem(mol, FunctionalForm.MM3, Conventions.mm3(), terms, None, len(CH3F_MM3_VALUES))
+
+
+def keep_terms(system: MMSystem, kind: str, keep) -> MMSystem:
+    """``system`` with only the ``kind`` terms whose atoms satisfy ``keep``."""
+    t = system.terms[kind]
+    mask = np.array([bool(keep(tuple(a))) for a in t.atoms.tolist()], dtype=bool)
+    kept = TermSet(kind, t.atoms[mask], t.slots[mask], t.fields, {k: v[mask] for k, v in t.constants.items()})
+    return attrs.evolve(system, terms={**system.terms, kind: kept})
+
+
+def expressible(system: MMSystem) -> tuple[MMSystem, tuple[int, int]]:
+    """Where the force fields coincide: without the torsions Tinker cannot hold and
+    with no reduced vdW centre for a hydrogen bonded to two atoms (Tinker reduces only
+    singly bonded atoms) — the engine refuses both by name — and how many of each."""
+    nb = neighbours(system)
+    reduced = keep_terms(system, "torsion", lambda a: torsion_form(a, nb) is not None)
+    partners = system.nonbonded.reduction_partner.copy()
+    moved = [i for i, p in enumerate(partners.tolist()) if p >= 0 and nb[i] != [p]]
+    partners[moved] = -1
+    reduced = attrs.evolve(reduced, nonbonded=attrs.evolve(system.nonbonded, reduction_partner=partners))
+    return reduced, (len(system.terms["torsion"]) - len(reduced.terms["torsion"]), len(moved))

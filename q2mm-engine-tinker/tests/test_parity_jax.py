@@ -18,13 +18,14 @@ from q2mm.io import read_structures
 from q2mm.io.macromodel import read_mmo
 from q2mm.io.mm3_fld import MM3Fld
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import ForceField, FunctionalForm, MMSystem, StationaryKind, TermSet
+from q2mm.model import ForceField, FunctionalForm, MMSystem, StationaryKind
 from q2mm.topology import build_system
 from q2mm.vibrations import frequencies_from_hessian
 from q2mm_engine_tinker.engine import clamped_bends
 from q2mm_engine_tinker.errors import ClampedBendWarning
-from q2mm_engine_tinker.keyfile import neighbours, torsion_form
 from q2mm_engine_tinker.locate import missing_reason
+
+from .systems import expressible, keep_terms
 
 _REASON = (
     "q2mm-engine-jax is not installed: the parity tests need it (pip install q2mm-engine-tinker[parity])"
@@ -60,14 +61,6 @@ def with_torsion_barriers(ff: ForceField) -> ForceField:
     return attrs.evolve(ff, rows=rows)
 
 
-def keep_terms(system: MMSystem, kind: str, keep) -> MMSystem:
-    """``system`` with only the ``kind`` terms whose atoms satisfy ``keep``."""
-    t = system.terms[kind]
-    mask = np.array([bool(keep(tuple(a))) for a in t.atoms.tolist()], dtype=bool)
-    kept = TermSet(kind, t.atoms[mask], t.slots[mask], t.fields, {k: v[mask] for k, v in t.constants.items()})
-    return attrs.evolve(system, terms={**system.terms, kind: kept})
-
-
 def without_clamped_bends(system: MMSystem) -> MMSystem:
     """The bends Tinker's derivatives are exact for (see ClampedBendWarning)."""
     clamped = set(clamped_bends(system, system.molecule.coordinates))
@@ -75,19 +68,6 @@ def without_clamped_bends(system: MMSystem) -> MMSystem:
         if kind in system.terms:
             system = keep_terms(system, kind, lambda a: a not in clamped)
     return system
-
-
-def expressible(system: MMSystem) -> tuple[MMSystem, int]:
-    """Where the force fields coincide: without the torsions Tinker cannot hold and
-    with no reduced vdW centre for a hydrogen bonded to two atoms (Tinker reduces only
-    singly bonded atoms) — the engine refuses both by name — and how many of each."""
-    nb = neighbours(system)
-    reduced = keep_terms(system, "torsion", lambda a: torsion_form(a, nb) is not None)
-    partners = system.nonbonded.reduction_partner.copy()
-    moved = [i for i, p in enumerate(partners.tolist()) if p >= 0 and nb[i] != [p]]
-    partners[moved] = -1
-    reduced = attrs.evolve(reduced, nonbonded=attrs.evolve(system.nonbonded, reduction_partner=partners))
-    return reduced, (len(system.terms["torsion"]) - len(reduced.terms["torsion"]), len(moved))
 
 
 def small_molecules(data_dir: Path):
