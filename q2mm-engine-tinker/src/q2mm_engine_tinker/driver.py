@@ -109,8 +109,10 @@ class Driver:
         self.n_atoms = int(ready[-1].split()[1])
 
     def _pump(self) -> None:
-        for line in self._process.stdout:
-            self._lines.put(line.rstrip("\n"))
+        """Lines of the driver's stdout into the queue until it ends (then None)."""
+        with self._process.stdout:
+            for line in self._process.stdout:
+                self._lines.put(line.rstrip("\n"))
         self._lines.put(None)
 
     def _fail(self, what: str, reason: str, printed: list[str] = ()) -> TinkerError:
@@ -176,6 +178,7 @@ class Driver:
         return np.array([r.split() for r in reply[1:]], dtype=float), float(energy), int(calls)
 
     def close(self) -> None:
+        """Ask the driver to quit (kill it if it does not), and close its pipe."""
         if self._process.poll() is None:
             try:
                 self._process.stdin.write("QUIT\n")
@@ -184,3 +187,7 @@ class Driver:
             except (OSError, subprocess.TimeoutExpired):
                 self._process.kill()
                 self._process.wait()
+        try:
+            self._process.stdin.close()
+        except OSError:  # the pipe broke with the process; nothing left to flush
+            pass
