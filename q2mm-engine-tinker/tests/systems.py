@@ -65,3 +65,27 @@ def expressible(system: MMSystem) -> tuple[MMSystem, tuple[int, int]]:
     partners[moved] = -1
     reduced = attrs.evolve(reduced, nonbonded=attrs.evolve(system.nonbonded, reduction_partner=partners))
     return reduced, (len(system.terms["torsion"]) - len(reduced.terms["torsion"]), len(moved))
+
+
+def formaldehyde_like(form: FunctionalForm) -> tuple[MMSystem, np.ndarray]:
+    """A trigonal centre bent out of plane, with the terms no real structure here has:
+    MM3 out-of-plane bends (each neighbour out of the plane of the other two), a
+    Urey–Bradley H···H spring and a harmonic improper about the centre."""
+    mol = Molecule(
+        ["C", "O", "H", "H"],
+        [[0.0, 0.0, 0.05], [0.0, 0.0, 1.22], [0.94, 0.0, -0.56], [-0.93, 0.02, -0.55]],
+        bonds=[(0, 1), (0, 2), (0, 3)],
+        name="trigonal",
+    )
+    values = np.array([700.0, 1.21, 340.0, 1.10, 60.0, 2.10, 40.0, 2.05, 30.0, 15.0, 1.85, 8.0, 0.05])
+    terms = {
+        "bond": TermSet("bond", [[0, 1], [0, 2], [0, 3]], [[0, 1], [2, 3], [2, 3]], ("k", "r0")),
+        "angle": TermSet(
+            "angle", [[1, 0, 2], [1, 0, 3], [2, 0, 3]], [[4, 5], [4, 5], [6, 7]], ("k", "theta0")
+        ),
+        "opbend": TermSet("opbend", [[2, 0, 3, 1], [1, 0, 3, 2], [1, 0, 2, 3]], [[8], [8], [8]], ("k",)),
+        "urey_bradley": TermSet("urey_bradley", [[2, 0, 3]], [[9, 10]], ("k", "r0")),
+        "improper": TermSet("improper", [[0, 1, 2, 3]], [[11, 12]], ("k", "phi0")),
+    }
+    conventions = Conventions.mm3() if form == FunctionalForm.MM3 else Conventions()
+    return MMSystem(mol, form, conventions, terms, None, len(values)), values

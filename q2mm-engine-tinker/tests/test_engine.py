@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pytest
 from q2mm.io.tinker_output import read_analyze
+from q2mm.model import FunctionalForm
 from q2mm.plugins import registry
 from q2mm.testing.records import record_mismatches
 from q2mm_engine_tinker.driver import KEY_NAME, XYZ_NAME, Driver, driver_executable
@@ -21,7 +22,7 @@ from q2mm_engine_tinker.keyfile import TinkerInput
 from q2mm_engine_tinker.locate import find_tinker, missing_reason
 from q2mm_engine_tinker.programs import Programs
 
-from .systems import CH3F_MM3_VALUES, ch3f_mm3_system
+from .systems import CH3F_MM3_VALUES, ch3f_mm3_system, expressible, formaldehyde_like
 
 live = pytest.mark.skipif(bool(missing_reason()), reason=str(missing_reason()))
 
@@ -114,13 +115,11 @@ def test_new_parameters_equal_a_fresh_start(tinker_engine, data_dir):
     """The driver re-reads parameters without Tinker's full set-up (see reassign in
     q2mm_driver.f90): after several changes its numbers equal, bit for bit, those of
     a driver that started with the final parameters — on an Rh-enamide structure,
-    which has every kind this engine writes but opbend/urey-bradley/improper."""
+    which has every kind this engine writes but opbend/urey-bradley/improper (next test)."""
     from q2mm.io import read_structures
     from q2mm.io.macromodel import read_mmo
     from q2mm.io.mm3_fld import MM3Fld
     from q2mm.topology import build_system
-
-    from .test_parity_jax import expressible
 
     folder = data_dir / "rh-enamide"
     molecule = read_structures(folder / "training_set/rh_enamide_training_set.mol2")[0]
@@ -137,3 +136,15 @@ def test_new_parameters_equal_a_fresh_start(tinker_engine, data_dir):
     x = system.molecule.coordinates + rng.uniform(-0.01, 0.01, system.molecule.coordinates.shape)
     for method in ("energy", "gradient", "hessian"):
         assert np.array_equal(getattr(warm, method)(final, x), getattr(fresh, method)(final, x)), method
+
+
+@live
+def test_new_parameters_equal_a_fresh_start_for_trigonal_terms(tinker_engine):
+    """The same for out-of-plane bends, Urey–Bradley and impropers."""
+    system, values = formaldehyde_like(FunctionalForm.MM3)
+    warm = tinker_engine.prepare(system)
+    warm.energy(values)
+    final = values * 1.07
+    fresh = tinker_engine.prepare(system)
+    for method in ("energy", "gradient", "hessian"):
+        assert np.array_equal(getattr(warm, method)(final), getattr(fresh, method)(final)), method

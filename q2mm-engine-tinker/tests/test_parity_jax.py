@@ -25,7 +25,7 @@ from q2mm_engine_tinker.engine import clamped_bends
 from q2mm_engine_tinker.errors import ClampedBendWarning
 from q2mm_engine_tinker.locate import missing_reason
 
-from .systems import expressible, keep_terms
+from .systems import expressible, formaldehyde_like, keep_terms
 
 _REASON = (
     "q2mm-engine-jax is not installed: the parity tests need it (pip install q2mm-engine-tinker[parity])"
@@ -211,3 +211,11 @@ def test_relaxed_geometries_agree(engines, small_systems):
     da = np.linalg.norm(a.coordinates[:, None] - a.coordinates[None], axis=-1)
     db = np.linalg.norm(b.coordinates[:, None] - b.coordinates[None], axis=-1)
     np.testing.assert_allclose(da, db, atol=1e-7)
+
+
+@pytest.mark.parametrize("form", [FunctionalForm.HARMONIC, FunctionalForm.MM3])
+def test_out_of_plane_urey_bradley_and_improper(engines, form):
+    tinker, jx = engines
+    system, values = formaldehyde_like(form)
+    diff = compare(tinker.prepare(system), jx.prepare(system), values, f"trigonal {form}")
+    print("trigonal", form, diff)
