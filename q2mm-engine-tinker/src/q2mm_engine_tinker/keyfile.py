@@ -26,7 +26,7 @@ from collections.abc import Callable
 import attrs
 import numpy as np
 from q2mm.errors import UnsupportedTermError
-from q2mm.model import FunctionalForm, MMSystem
+from q2mm.model import MMSystem
 from q2mm.model.elements import SYMBOLS
 from q2mm.model.units import DEG_TO_RAD, RAD_TO_DEG
 
@@ -183,7 +183,7 @@ def _check_strbnd(system: MMSystem) -> None:
             )
 
 
-def _pair_scales(system: MMSystem, nb: list[list[int]]) -> dict[tuple[int, int], int]:
+def _pair_scales(nb: list[list[int]]) -> dict[tuple[int, int], int]:
     """Bond-path separation (1, 2, 3) of every pair within three bonds."""
     out = {}
     for start in range(len(nb)):
@@ -201,7 +201,7 @@ def _check_pairs(system: MMSystem, nb: list[list[int]]) -> None:
     if nonbonded is None or not len(nonbonded.pairs):
         return
     cv = system.conventions
-    separation = _pair_scales(system, nb)
+    separation = _pair_scales(nb)
     vdw = {1: cv.vdw_scale_12, 2: cv.vdw_scale_13, 3: cv.vdw_scale_14}
     elec = {1: cv.elec_scale_12, 2: cv.elec_scale_13, 3: cv.elec_scale_14}
     given = {
@@ -225,7 +225,8 @@ def _check_pairs(system: MMSystem, nb: list[list[int]]) -> None:
 
 def _header(system: MMSystem) -> list[str]:
     cv = system.conventions
-    mm3 = system.form == FunctionalForm.MM3
+    if cv.vdw_form not in ("lennard-jones", "buckingham"):
+        raise UnsupportedTermError(f"engine 'tinker' has no van der Waals form {cv.vdw_form!r}")
     lines = [
         "# written by q2mm-engine-tinker: one atom class per atom, canonical units",
         "parameters none",
@@ -252,8 +253,6 @@ def _header(system: MMSystem) -> list[str]:
         f"dielectric {_number(cv.dielectric)}",
         *(f"{switch} none" for switch in SWITCHED_OFF),
     ]
-    if not mm3 and cv.vdw_form not in ("lennard-jones", "buckingham"):
-        raise UnsupportedTermError(f"engine 'tinker' has no van der Waals form {cv.vdw_form!r}")
     present = {k for k, t in system.terms.items() if len(t)}
     lines += [f"{switch} none" for kind, switch in _TERM_SWITCH.items() if kind not in present]
     nonbonded = system.nonbonded
