@@ -380,6 +380,8 @@ def _base_header(source: SourceText) -> _Header:
     for index, raw in enumerate(source.lines):
         fields = fftext.body(raw).split()
         if len(fields) >= 2 and fields[0].lower() == "parameters":
+            if fields[1].lower() == "none":  # Tinker's "no parameter file": all in the keyfile
+                break
             base = Path(source.path).parent / " ".join(fields[1:]).strip("\"'")
             candidates = [base, base.with_name(base.name + ".prm")]
             found = next((c for c in candidates if c.is_file()), None)
