@@ -87,11 +87,10 @@ def _option_names(factory: Any) -> tuple[set[str], bool]:
     that nothing checks). A class whose ``__init__`` forwards ``**options`` to its
     parent's accepts the parent's options too: those with defaults (a parent's
     parameters without one are what the subclass passes itself)."""
-    inits = (
-        [c.__dict__["__init__"] for c in factory.__mro__ if "__init__" in c.__dict__]
-        if (isinstance(factory, type))
-        else [factory]
-    )
+    if isinstance(factory, type):
+        inits = [c.__dict__["__init__"] for c in factory.__mro__[:-1] if "__init__" in c.__dict__]
+    else:
+        inits = [factory]
     names: set[str] = set()
     for depth, init in enumerate(inits):
         try:
