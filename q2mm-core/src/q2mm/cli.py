@@ -212,8 +212,8 @@ def convert(source: Path, target: Path, in_format, out_format, allow_loss: bool)
 @click.option(
     "--form",
     type=click.Choice(config.FORMS),
-    default=attrs.fields(config.ForceFieldSpec).form.default,
-    show_default=True,
+    help=f"Functional form (default: {attrs.fields(config.ForceFieldSpec).form.default}, "
+    "or the form the output format can hold).",
 )
 @click.option(
     "-o",
@@ -240,8 +240,27 @@ def estimate(qm_files, template, method, ts_method, kind, form, output) -> None:
             check_declared(molecule, str(path))
             molecules.append(molecule)
     tmpl = read_forcefield(template) if template else None
-    ff = estimate_forcefield(
-        molecules, template=tmpl, method=method, ts_method=ts_method, form=FunctionalForm(form)
-    )
+
+    def estimated(chosen: str):
+        return estimate_forcefield(
+            molecules, template=tmpl, method=method, ts_method=ts_method, form=FunctionalForm(chosen)
+        )
+
+    ff, note = (estimated(form), "") if form else _estimate_in_a_form_the_output_holds(estimated, output)
     write_forcefield(ff, output)
-    click.echo(f"wrote {output} ({len(ff.rows)} rows from {len(molecules)} structures)")
+    click.echo(f"wrote {output} ({len(ff.rows)} rows from {len(molecules)} structures){note}")
+
+
+def _estimate_in_a_form_the_output_holds(estimated, output: Path):
+    """Without ``--form``: the default form, or else the first the output's format can
+    hold without loss (frcmod holds harmonic terms only) — and a note saying so."""
+    from .io.conversion import lossy_terms
+
+    fmt = _plugins().by_suffix("format", str(output)).name
+    default = attrs.fields(config.ForceFieldSpec).form.default
+    for form in (default, *(f for f in config.FORMS if f != default)):
+        ff = estimated(form)
+        if not lossy_terms(ff, fmt):
+            note = "" if form == default else f"; form {form}: {fmt} cannot hold {default} terms"
+            return ff, note
+    return estimated(default), ""
