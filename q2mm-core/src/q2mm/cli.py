@@ -212,7 +212,7 @@ def summary(result: dict, width: int = 100) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("structure")
     for header, _, _ in _COLUMNS:
         table.add_column(header, justify="right")

@@ -197,9 +197,12 @@ class Objective:
         """:meth:`score_by_residual` when ``x`` is the point evaluated last, else None:
         a per-iteration record must not cost an evaluation."""
         key = np.asarray(x, dtype=float).tobytes()
-        if self._last is None or self._last[0] != key:
-            return None
-        return self.weighting.score_by_residual(self._last[1])
+        r = (
+            self._last[1]
+            if self._last is not None and self._last[0] == key
+            else self.path.residuals_if_evaluated(x)
+        )
+        return None if r is None else self.weighting.score_by_residual(r)
 
     @property
     def metrics_plan(self) -> Metrics:

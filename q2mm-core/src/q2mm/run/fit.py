@@ -39,11 +39,17 @@ def _checkpointer(prepared: Prepared, iteration0: int, progress: Progress, histo
             "parameter_ids": space.ids,
             "space": space.to_dict(),
         }
-        history.append(state["iteration"], float(score), objective.score_by_residual_if_evaluated(x))
+        history.append(
+            state["iteration"], float(score), _json_scores(objective.score_by_residual_if_evaluated(x))
+        )
         write_text_atomic(path, json.dumps(checkpoint))
         progress.update(state["iteration"], float(score), prepared.counters.evaluations)
 
     return on_iteration
+
+
+def _json_scores(scores: dict[str, float] | None) -> dict[str, float | None] | None:
+    return None if scores is None else {k: json_float(v) for k, v in scores.items()}
 
 
 def fit(prepared: Prepared, resume: bool = False, progress: Progress | None = None) -> FitResult:
@@ -59,7 +65,7 @@ def fit(prepared: Prepared, resume: bool = False, progress: Progress | None = No
     try:
         score_initial = objective.value(space.x0)
         if not resume:
-            history.append(0, score_initial, objective.score_by_residual_if_evaluated(space.x0))
+            history.append(0, score_initial, _json_scores(objective.score_by_residual_if_evaluated(space.x0)))
         callback = _checkpointer(prepared, iteration0, progress, history)
         progress.start()
         result = prepared.optimizer.minimize(objective, x_start, space.bounds, callback=callback)
