@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from q2mm.cli import main
+from q2mm.report.history import read_history
 from q2mm.run import Progress
-from q2mm.run.history import read_history
 from q2mm.testing.registry import testing_registry as with_test_engines
 
 CONFIG = """

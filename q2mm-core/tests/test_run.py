@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from q2mm.io import read_forcefield
+from q2mm.report.history import read_history
 from q2mm.run import RESULT_KEYS
-from q2mm.run.history import read_history
 
 LAUNCH = (
     "from q2mm.cli import main\n"

@@ -173,7 +173,7 @@ def evaluate(config: Path, forcefield, output, quiet: bool, as_json: bool, requi
 @_user_errors
 def report(result_dir: Path, output) -> None:
     """Write the HTML report of a result folder (no engine needed)."""
-    from .report import write_report
+    from .report.page import write_report
 
     click.echo(f"wrote {write_report(result_dir, output)}")
 
@@ -213,7 +213,7 @@ def summary(result: dict, width: int = 100) -> str:
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("structure")
+    table.add_column("structure", no_wrap=True)
     for header, _, _ in _COLUMNS:
         table.add_column(header, justify="right")
     table.add_column("quality")

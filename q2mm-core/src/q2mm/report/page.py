@@ -13,12 +13,11 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io.atomic import write_text_atomic
+from ..model.units import FREQUENCY_AU_TO_CM1
 from ..residuals.quality import POOR
-from ..run.history import read_history
-from ..run.report import REPORT, RESULT
-from ..run.report_data import load
-from ..vibrations import to_wavenumbers
-from . import plots
+from . import REPORT, RESULT, plots
+from .data import load
+from .history import read_history
 
 #: Geometry table: the largest deviations shown per kind.
 WORST = 10
@@ -167,7 +166,7 @@ def _transition_states(result: dict, data: dict) -> str:
                 _e(s["name"]),
                 _e(result["ts_method"]),
                 _num(qm, "{:.4g}"),
-                _num(float(to_wavenumbers(qm)), "{:.1f}"),
+                _num(math.copysign(FREQUENCY_AU_TO_CM1 * math.sqrt(abs(qm)), qm), "{:.1f}"),
                 replaced,
                 _num(float(data[f"{i}/mm_frequencies"][mode]), "{:.1f}"),
             ]

@@ -29,7 +29,9 @@ REACTION = "#d62728"
 
 def _svg(fig: Figure) -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    # Fixed margins, not bbox_inches="tight": that draws every figure twice, and the
+    # nine-structure Rh report must stay within seconds.
+    fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     return text[text.index("<svg") :]
 
@@ -37,7 +39,8 @@ def _svg(fig: Figure) -> str:
 def parity(qm: np.ndarray, mm: np.ndarray, overlap: np.ndarray, reaction_mode: int) -> str:
     """MM against QM frequency per mode, coloured by the pair's overlap; the reaction
     mode of a TS marked (its MM value is by design not the QM one under method C)."""
-    fig = Figure(figsize=(4.2, 3.8))
+    fig = Figure(figsize=(4.6, 3.8))
+    fig.subplots_adjust(left=0.18, right=0.98, bottom=0.13, top=0.97)
     ax = fig.add_subplot()
     low, high = float(min(qm.min(), mm.min(), 0.0)), float(max(qm.max(), mm.max()))
     ax.plot([low, high], [low, high], color="0.6", lw=0.8, zorder=0)
@@ -81,6 +84,7 @@ _GEOMETRY_AXES = {"bond": "Δ bond / Å", "angle": "Δ angle / °", "torsion": "
 def geometry(deltas: Mapping[str, np.ndarray]) -> str:
     """MM minimum − QM, coordinate by coordinate, one panel per kind."""
     fig = Figure(figsize=(11, 3.0))
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.17, top=0.95, wspace=0.3)
     for k, (part, delta) in enumerate(deltas.items()):
         ax = fig.add_subplot(1, len(deltas), k + 1)
         ax.axhline(0.0, color="0.6", lw=0.8)
@@ -95,6 +99,7 @@ def convergence(
 ) -> str:
     """The score per iteration, total and by residual kind (log scale)."""
     fig = Figure(figsize=(7, 3.6))
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.14, top=0.97)
     ax = fig.add_subplot()
     ax.plot(iterations, scores, color="black", lw=1.6, label="total")
     for name, values in by_residual.items():

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 
+from ..report.history import History
 from .fit import assemble
-from .history import History
 from .prepare import Prepared
 from .result import FitResult
 

@@ -12,9 +12,9 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io.atomic import write_text_atomic
+from ..report.history import History
 from ..residuals.metrics import per_structure, pooled
 from ..residuals.quality import reasons, verdict
-from .history import History
 from .prepare import Prepared
 from .progress import Progress
 from .report import versions

@@ -13,12 +13,11 @@ from .. import __version__
 from ..io import write_forcefield
 from ..io.atomic import write_text_atomic
 from ..plugins import Registry
+from ..report import REPORT, RESULT
+from ..report.data import save
 from . import report_data
 from .prepare import Prepared
 from .result import FitResult
-
-RESULT = "result.json"
-REPORT = "report.html"
 
 
 def versions(plugins: Registry) -> dict[str, str]:
@@ -44,11 +43,11 @@ def report(prepared: Prepared, result: FitResult, forcefields: bool = True) -> F
             files.append(path.name)
     html = prepared.config.report.html
     if html:
-        report_data.save(folder, report_data.collect(prepared, x) if usable else {})
+        save(folder, report_data.collect(prepared, x) if usable else {})
     result = attrs.evolve(result, files=files, report=REPORT if html else None)
     write_text_atomic(folder / RESULT, json.dumps(result.to_json(), indent=2))
     if html:
-        from ..report import write_report
+        from ..report.page import write_report
 
         write_report(folder)
     return result

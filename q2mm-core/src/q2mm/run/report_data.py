@@ -21,19 +21,14 @@ Keys are ``"<structure index>/<name>"``:
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 import numpy as np
 
-from ..io.atomic import write_bytes_atomic
 from ..residuals.eigenmatrix import EigenmatrixResidual
 from ..residuals.geometry import bond_angles, bond_lengths, torsion_angles
 from ..residuals.reference import ModeReference
 from ..vibrations import match_modes, normal_modes, to_wavenumbers
 from .prepare import Prepared
 
-REPORT_DATA = "report-data.npz"
 _MEASURES = {"bond": bond_lengths, "angle": bond_angles, "torsion": torsion_angles}
 
 
@@ -92,18 +87,3 @@ def _geometry(residual, relaxed) -> dict[str, np.ndarray]:
             qm, mm = np.degrees(qm), np.degrees(mm)
         out.update({f"{part}_atoms": np.asarray(atoms), f"{part}_qm": qm, f"{part}_mm": mm})
     return out
-
-
-def save(folder: Path, data: dict[str, np.ndarray]) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, **data)
-    write_bytes_atomic(folder / REPORT_DATA, buffer.getvalue())
-
-
-def load(folder: Path) -> dict[str, np.ndarray]:
-    """The arrays of ``folder`` (empty when the run stored none: a failed fit)."""
-    path = Path(folder) / REPORT_DATA
-    if not path.is_file():
-        return {}
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
