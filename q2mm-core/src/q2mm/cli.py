@@ -204,7 +204,7 @@ def _cell(metrics: dict, key: str, fmt: str) -> str:
     return "-" if metrics.get(key) is None else fmt.format(metrics[key])
 
 
-def summary(result: dict, width: int = 100) -> str:
+def summary(result: dict, width: int = 200) -> str:
     """The closing table: each structure's metrics and verdict, the pooled metrics as
     'overall', the reasons; then the optimizer's status and the quality together — a
     poor fit is never announced as just 'converged' — and where the files are."""

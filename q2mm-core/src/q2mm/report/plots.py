@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib import rcParams
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 rcParams["svg.fonttype"] = "none"  # text stays text: smaller, faster, selectable
 rcParams["svg.hashsalt"] = "q2mm"  # stable ids: the same report twice is the same file
@@ -71,6 +72,8 @@ def eigenmatrix(matrix: np.ndarray, targets: np.ndarray) -> str:
         )
         image.set_rasterized(True)
         ax.set_title(title)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("QM mode")
         if k == 0:
             ax.set_ylabel("QM mode")
@@ -84,11 +87,12 @@ _GEOMETRY_AXES = {"bond": "Δ bond / Å", "angle": "Δ angle / °", "torsion": "
 def geometry(deltas: Mapping[str, np.ndarray]) -> str:
     """MM minimum − QM, coordinate by coordinate, one panel per kind."""
     fig = Figure(figsize=(11, 3.0))
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.17, top=0.95, wspace=0.3)
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.17, top=0.95, wspace=0.45)
     for k, (part, delta) in enumerate(deltas.items()):
         ax = fig.add_subplot(1, len(deltas), k + 1)
         ax.axhline(0.0, color="0.6", lw=0.8)
         ax.vlines(np.arange(delta.size), 0.0, delta, color="#1f77b4", lw=1.0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(f"{part} (term order)")
         ax.set_ylabel(_GEOMETRY_AXES[part])
     return _svg(fig)
