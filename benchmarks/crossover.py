@@ -1,7 +1,9 @@
 """Where the in-JIT optimizers pay off: scipy vs jaxopt/optax, one start and many.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/crossover.py [--starts 1 5 10 100]
-        [--skip-rh] [--rh-timeout 1800] [--vmap-physical-max 5]
+        [--skip-rh] [--rh-timeout 1800] [--vmap-physical-max 5] [--markdown FILE]
+
+``--markdown FILE`` also writes every row as one Markdown table (the README's).
 
 1. CH₃F from one start (QFUERZA-estimated MM3 force field, bond and angle parameters,
    the default eigenmatrix + geometry objective): scipy:lbfgsb with OpenMM and
@@ -108,6 +110,18 @@ _PHASES = {
     "/jax/compilation_cache/cache_retrieval_time_sec": "of which cache read",
 }
 _spent: dict[str, float] = {}
+#: Every row measured, for ``--markdown``: (case, way, starts, wall s, compile s, score, status).
+ROWS: list[tuple[str, str, int, float, float, float, str]] = []
+
+
+def markdown(rows) -> str:
+    """The rows as a Markdown table."""
+    lines = [
+        "| case | way | starts | wall s | compile s | score | status |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    lines += [f"| {c} | {w} | {n} | {t:.2f} | {k:.2f} | {v:.6g} | {st} |" for c, w, n, t, k, v, st in rows]
+    return "\n".join(lines) + "\n"
 
 
 def _on_duration(event: str, seconds: float, **kwargs) -> None:
@@ -121,7 +135,9 @@ def compile_phases() -> str:
     return ", ".join(f"{k} {v:.1f} s" for k, v in _spent.items())
 
 
-def single_row(label: str, parts, engine_name: str, optimizer_name: str, ts_method: str = "C") -> dict:
+def single_row(
+    label: str, parts, engine_name: str, optimizer_name: str, ts_method: str = "C", case: str = "CH₃F"
+) -> dict:
     from q2mm.plugins import registry
 
     _spent.clear()
@@ -141,6 +157,7 @@ def single_row(label: str, parts, engine_name: str, optimizer_name: str, ts_meth
         "rmsd": frequency_rmsd(objective, result.x) if math.isfinite(result.score) else math.nan,
         "status": result.status,
     }
+    ROWS.append((case, label, 1, wall, row["compile"], result.score, result.status))
     print(
         f"  {label:<34} {wall:8.2f} {row['compile']:8.2f} {wall - row['compile']:8.2f} "
         f"{result.iterations:6d} {result.evaluations:7d} {result.score:12.6g} {row['rmsd']:9.2f}  "
@@ -177,7 +194,7 @@ def ch3f_single() -> None:
         print(ratio_line(row, base))
 
 
-def multistart_row(label, objective_factory, optimizer, x0, bounds, n, baseline=None) -> dict:
+def multistart_row(label, objective_factory, optimizer, x0, bounds, n, baseline=None, case="") -> dict:
     started = time.perf_counter()
     objective = objective_factory()
     result = optimizer.minimize(objective, x0, bounds)
@@ -188,6 +205,8 @@ def multistart_row(label, objective_factory, optimizer, x0, bounds, n, baseline=
     counts = {s: sum(r.result.status == s for r in result.starts) for s in ("converged", "stopped", "failed")}
     rmsd = frequency_rmsd(objective, result.x) if math.isfinite(result.score) else math.nan
     ratio = "" if baseline is None else f"  ×{baseline / wall:.2f} vs scipy"
+    status = "{}/{}/{} conv/stop/fail".format(*counts.values())
+    ROWS.append((f"CH₃F multi-start, {case}", label, n, wall, compiled, result.score, status))
     print(
         f"  {label:<22} {n:5d} {wall:9.2f} {wall / n:9.3f} {compiled:8.2f} "
         f"{result.score:12.6g} {rmsd:9.2f}  "
@@ -212,11 +231,24 @@ def ch3f_multistart(starts: list[int], vmap_physical_max: int) -> None:
         for n in starts:
             scipy_ms = registry().create("optimizer", "multistart", inner="scipy:lbfgsb", starts=n, seed=0)
             base = multistart_row(
-                "scipy:lbfgsb loop", lambda: objective_for(parts, "jax"), scipy_ms, x0, bounds, n
+                "scipy:lbfgsb loop",
+                lambda: objective_for(parts, "jax"),
+                scipy_ms,
+                x0,
+                bounds,
+                n,
+                case=box_name,
             )
             loop = registry().create("optimizer", "jax:multistart", starts=n, seed=0, mode="loop")
             multistart_row(
-                "optax:lbfgs loop", lambda: objective_for(parts, "jax"), loop, x0, bounds, n, base["wall"]
+                "optax:lbfgs loop",
+                lambda: objective_for(parts, "jax"),
+                loop,
+                x0,
+                bounds,
+                n,
+                base["wall"],
+                box_name,
             )
             if box_name == "physical bounds" and n > vmap_physical_max:
                 print(
@@ -225,7 +257,14 @@ def ch3f_multistart(starts: list[int], vmap_physical_max: int) -> None:
                 continue
             vmapped = registry().create("optimizer", "jax:multistart", starts=n, seed=0, mode="vmap")
             multistart_row(
-                "optax:lbfgs vmap", lambda: objective_for(parts, "jax"), vmapped, x0, bounds, n, base["wall"]
+                "optax:lbfgs vmap",
+                lambda: objective_for(parts, "jax"),
+                vmapped,
+                x0,
+                bounds,
+                n,
+                base["wall"],
+                box_name,
             )
 
 
@@ -237,8 +276,10 @@ def rh_single() -> None:
         f"  {len(molecules)} structures ({min(atoms)}–{max(atoms)} atoms), {space.size} parameters\n"
         + SINGLE_HEADER
     )
-    base = single_row("jax + scipy:lbfgsb (analytical)", parts, "jax", "scipy:lbfgsb", ts_method)
-    row = single_row("jax + optax:lbfgs", parts, "jax", "optax:lbfgs", ts_method)
+    base = single_row(
+        "jax + scipy:lbfgsb (analytical)", parts, "jax", "scipy:lbfgsb", ts_method, "Rh-enamide"
+    )
+    row = single_row("jax + optax:lbfgs", parts, "jax", "optax:lbfgs", ts_method, "Rh-enamide")
     print(ratio_line(row, base))
 
 
@@ -249,6 +290,7 @@ def main() -> None:
     parser.add_argument("--rh-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rh-timeout", type=float, default=1800.0)
     parser.add_argument("--vmap-physical-max", type=int, default=5)
+    parser.add_argument("--markdown", type=Path, help="Also write the rows as a Markdown table here.")
     args = parser.parse_args()
     from q2mm.jax_runtime import configure
 
@@ -259,10 +301,12 @@ def main() -> None:
     monitoring.register_event_duration_secs_listener(_on_duration)
     if args.rh_only:
         rh_single()
+        _write_markdown(args.markdown, "a")
         return
     print(f"JAX {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
     ch3f_single()
     ch3f_multistart(args.starts, args.vmap_physical_max)
+    _write_markdown(args.markdown, "w")
     if args.skip_rh:
         return
     print(
@@ -270,13 +314,25 @@ def main() -> None:
         flush=True,
     )
     try:
-        subprocess.run([sys.executable, __file__, "--rh-only"], timeout=args.rh_timeout, check=True)
+        markdown_args = ["--markdown", str(args.markdown)] if args.markdown else []
+        subprocess.run(
+            [sys.executable, __file__, "--rh-only", *markdown_args], timeout=args.rh_timeout, check=True
+        )
     except subprocess.TimeoutExpired:
         print(
             f"  not finished within {args.rh_timeout:.0f} s (see the rows printed above for how far it got)"
         )
     except subprocess.CalledProcessError as exc:
         print(f"  failed with exit code {exc.returncode}")
+
+
+def _write_markdown(path: Path | None, mode: str) -> None:
+    """The table (``"w"``), or the Rh subprocess's rows added below it (``"a"``)."""
+    if path is None:
+        return
+    text = markdown(ROWS)
+    with path.open(mode) as f:
+        f.write(text if mode == "w" else "".join(line + "\n" for line in text.splitlines()[2:]))
 
 
 if __name__ == "__main__":

@@ -141,3 +141,50 @@ def test_missing_config_file(tmp_path):
     result = CliRunner().invoke(main, ["run", str(tmp_path / "absent.toml")])
     assert result.exit_code == 2
     assert "configuration file not found" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("top", "table", "message"),
+    [
+        (
+            "",
+            "[optimizer_options]\nmaxiter = 0\n",
+            "unknown option(s) for optimizer 'scipy:lbfgsb': maxiter; "
+            "known: ftol, gtol, max_evaluations, max_iterations, maxcor",
+        ),
+        (
+            "executor = 'threads'\n",
+            "[executor_options]\nworkers = 2\n",
+            "unknown option(s) for executor 'threads': workers; known: max_workers",
+        ),
+    ],
+)
+def test_unknown_optimizer_and_executor_options_are_one_line_exit_2(tmp_path, data_dir, top, table, message):
+    """Checked against the factory's signature before anything runs (a misspelt
+    option was a TypeError traceback)."""
+    from q2mm.testing.registry import testing_registry as with_test_engines
+
+    ch3f_files(tmp_path, data_dir)
+    config = write(tmp_path, top + VALID.format(engine="harmonic-numpy") + table)
+    result = CliRunner().invoke(main, ["run", str(config)], obj=with_test_engines())
+    assert result.exit_code == 2
+    assert result.stderr == f"q2mm: error: {message}\n"
+
+
+def test_estimate_picks_the_form_the_output_format_holds(tmp_path, data_dir):
+    """MM3 is the default form, and frcmod holds harmonic terms only: without
+    --form the estimate is harmonic, and the command says so."""
+    from q2mm.io import read_forcefield
+    from q2mm.model import FunctionalForm
+
+    target = tmp_path / "out.frcmod"
+    result = CliRunner().invoke(
+        main, ["estimate", str(data_dir / "ch3f" / "ch3f-hessian.npy"), "-o", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("; form harmonic: amber-frcmod cannot hold mm3 terms")
+    assert read_forcefield(target).form is FunctionalForm.HARMONIC
+    asked = CliRunner().invoke(
+        main, ["estimate", str(data_dir / "ch3f" / "ch3f-hessian.npy"), "-o", str(target), "--form", "mm3"]
+    )
+    assert asked.exit_code == 2 and "would lose" in asked.stderr

@@ -20,6 +20,7 @@ TABLES = {
     "structures": config.StructureSpec,
     "topology": config.TopologySpec,
     "objective": config.ObjectiveSpec,
+    "report": config.ReportSpec,
 }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from q2mm.io import read_forcefield
+from q2mm.report.history import read_history
 from q2mm.run import RESULT_KEYS
 
 LAUNCH = (
@@ -133,6 +134,8 @@ def test_killed_run_resumes_to_the_same_result(ch3f_run):
     assert result["score"]["final"] == pytest.approx(full["score"]["final"], rel=0.02)
     assert result["score"]["final"] < result["score"]["initial"]
     assert np.isfinite(result["score"]["final"])
+    # the history holds each iteration once, across the kill
+    assert [e["iteration"] for e in read_history(folder)] == list(range(result["iterations"] + 1))
 
 
 def test_resume_without_checkpoint_is_a_user_error(ch3f_run):
@@ -166,4 +169,6 @@ def test_a_poor_fit_says_so_and_require_quality_exits_3(ch3f_run):
     mae = structure["metrics"]["frequency_mae_cm1"]
     assert mae > 1.0 and structure["reasons"] == [f"frequency MAE {mae:.1f} cm⁻¹ > 1"]
     assert result["quality_reasons"] == [f"{structure['name']}: frequency MAE {mae:.1f} cm⁻¹ > 1"]
-    assert "converged, quality poor" in out and "poor" in out.splitlines()[1]
+    assert "converged, quality poor" in out
+    (row,) = [line for line in out.splitlines() if line.startswith(structure["name"])]
+    assert row.split()[-1] == "poor"

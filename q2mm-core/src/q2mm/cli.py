@@ -7,6 +7,7 @@ stderr and exit code 2 — no traceback; anything else is a bug and keeps its tr
 from __future__ import annotations
 
 import functools
+import io
 import json
 import sys
 from pathlib import Path
@@ -132,6 +133,54 @@ def run(
         overrides["output"] = output.resolve()
     progress = Progress(enabled=not quiet and not as_json)
     result = run_fit(cfg, overrides=overrides, resume=resume, progress=progress, plugins=_plugins())
+    _finish(result, quiet, as_json, require_quality)
+
+
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option(
+    "--forcefield",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Force field to score (default: the configuration's start); only read, never written.",
+)
+@click.option("--output", type=click.Path(path_type=Path), help="Result folder (default: OUTPUT-evaluate).")
+@click.option("--quiet", is_flag=True, help="No table at the end.")
+@click.option("--json", "as_json", is_flag=True, help="Print result.json to stdout at the end.")
+@click.option(
+    "--require-quality",
+    is_flag=True,
+    help=f"Exit with code {EXIT_POOR_QUALITY} when the quality verdict is poor.",
+)
+@_user_errors
+def evaluate(config: Path, forcefield, output, quiet: bool, as_json: bool, require_quality: bool) -> None:
+    """Score a force field against CONFIG's QM data without fitting: the metrics,
+    verdict and report of a fit, no optimizer."""
+    from .config import load_config
+    from .run import evaluate_forcefield
+
+    cfg = load_config(config)
+    result = evaluate_forcefield(
+        cfg, forcefield, output.resolve() if output is not None else None, plugins=_plugins()
+    )
+    _finish(result, quiet, as_json, require_quality)
+
+
+@main.command()
+@click.argument("result_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="Report file (default: RESULT_DIR/report.html)."
+)
+@_user_errors
+def report(result_dir: Path, output) -> None:
+    """Write the HTML report of a result folder (no engine needed)."""
+    from .report.page import write_report
+
+    click.echo(f"wrote {write_report(result_dir, output)}")
+
+
+def _finish(result: dict, quiet: bool, as_json: bool, require_quality: bool) -> None:
+    """The end of a run or an evaluation: JSON or the closing table, then the exit
+    code (1: the fit failed; 3: poor quality, when asked)."""
     if as_json:
         click.echo(json.dumps(result, indent=2))
     elif not quiet:
@@ -144,31 +193,50 @@ def run(
 
 _COLUMNS = (
     ("R²", "eigenmatrix_diagonal_r2", "{:.4f}"),
-    ("freq MAE", "frequency_mae_cm1", "{:.1f}"),
+    ("freq MAE cm⁻¹", "frequency_mae_cm1", "{:.1f}"),
     ("bond Å", "bond_rmsd_angstrom", "{:.4f}"),
     ("angle °", "angle_rmsd_degree", "{:.2f}"),
     ("dihedral °", "dihedral_rmsd_degree", "{:.2f}"),
 )
 
 
-def summary(result: dict) -> str:
-    """The closing table: each structure's metrics and verdict, then the optimizer's
-    status and the quality together — a poor fit is never announced as just
-    'converged'."""
-    width = max([len("structure"), *(len(s["name"] or "") for s in result["structures"])])
-    lines = ["  ".join([f"{'structure':<{width}}", *(f"{h:>10}" for h, _, _ in _COLUMNS), "quality"])]
+def _cell(metrics: dict, key: str, fmt: str) -> str:
+    return "-" if metrics.get(key) is None else fmt.format(metrics[key])
+
+
+def summary(result: dict, width: int = 200) -> str:
+    """The closing table: each structure's metrics and verdict, the pooled metrics as
+    'overall', the reasons; then the optimizer's status and the quality together — a
+    poor fit is never announced as just 'converged' — and where the files are."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("structure", no_wrap=True)
+    for header, _, _ in _COLUMNS:
+        table.add_column(header, justify="right")
+    table.add_column("quality")
     for s in result["structures"]:
-        cells = [
-            f"{'-' if s['metrics'].get(key) is None else fmt.format(s['metrics'][key]):>10}"
-            for _, key, fmt in _COLUMNS
-        ]
-        lines.append("  ".join([f"{s['name'] or '':<{width}}", *cells, "poor" if s["reasons"] else "good"]))
+        quality = "poor" if s["reasons"] else "good"
+        table.add_row(s["name"] or "", *(_cell(s["metrics"], k, f) for _, k, f in _COLUMNS), quality)
+    table.add_row("overall", *(_cell(result["metrics"], k, f) for _, k, f in _COLUMNS), result["quality"])
+    console = Console(width=width, color_system=None, force_terminal=False, file=io.StringIO())
+    with console.capture() as capture:
+        console.print(table)
+    lines = [line.rstrip() for line in capture.get().splitlines() if line.strip()]
     lines += [f"  {reason}" for reason in result["quality_reasons"]]
     score = result["score"]
     initial = "-" if score["initial"] is None else f"{score['initial']:.6g}"
     final = "-" if score["final"] is None else f"{score['final']:.6g}"
     status = f"{result['status']}, quality {result['quality']}"
-    lines.append(f"{status}: score {initial} -> {final}; results in {result['output']}")
+    lines.append(f"{status}: score {initial} -> {final}")
+    output = Path(result["output"])
+    if result["files"]:
+        lines.append("force field: " + ", ".join(str(output / f) for f in result["files"]))
+    if result.get("report"):
+        lines.append(f"report: {output / result['report']}")
+    lines.append(f"results in {output}")
     return "\n".join(lines)
 
 
@@ -212,8 +280,8 @@ def convert(source: Path, target: Path, in_format, out_format, allow_loss: bool)
 @click.option(
     "--form",
     type=click.Choice(config.FORMS),
-    default=attrs.fields(config.ForceFieldSpec).form.default,
-    show_default=True,
+    help=f"Functional form (default: {attrs.fields(config.ForceFieldSpec).form.default}, "
+    "or the form the output format can hold).",
 )
 @click.option(
     "-o",
@@ -240,8 +308,27 @@ def estimate(qm_files, template, method, ts_method, kind, form, output) -> None:
             check_declared(molecule, str(path))
             molecules.append(molecule)
     tmpl = read_forcefield(template) if template else None
-    ff = estimate_forcefield(
-        molecules, template=tmpl, method=method, ts_method=ts_method, form=FunctionalForm(form)
-    )
+
+    def estimated(chosen: str):
+        return estimate_forcefield(
+            molecules, template=tmpl, method=method, ts_method=ts_method, form=FunctionalForm(chosen)
+        )
+
+    ff, note = (estimated(form), "") if form else _estimate_in_a_form_the_output_holds(estimated, output)
     write_forcefield(ff, output)
-    click.echo(f"wrote {output} ({len(ff.rows)} rows from {len(molecules)} structures)")
+    click.echo(f"wrote {output} ({len(ff.rows)} rows from {len(molecules)} structures){note}")
+
+
+def _estimate_in_a_form_the_output_holds(estimated, output: Path):
+    """Without ``--form``: the default form, or else the first the output's format can
+    hold without loss (frcmod holds harmonic terms only) — and a note saying so."""
+    from .io.conversion import lossy_terms
+
+    fmt = _plugins().by_suffix("format", str(output)).name
+    default = attrs.fields(config.ForceFieldSpec).form.default
+    for form in (default, *(f for f in config.FORMS if f != default)):
+        ff = estimated(form)
+        if not lossy_terms(ff, fmt):
+            note = "" if form == default else f"; form {form}: {fmt} cannot hold {default} terms"
+            return ff, note
+    return estimated(default), ""

@@ -64,6 +64,9 @@ Schema (every key optional unless marked)::
     max_angle_rmsd_degree = 0.5
     max_dihedral_rmsd_degree = 2.0
 
+    [report]
+    html = true                     # write report.html (q2mm report) beside result.json
+
     [[objective]]                   # default: eigenmatrix + geometry
     kind = "eigenmatrix"
     weight = 1.0
@@ -129,6 +132,11 @@ class ForceFieldSpec:
 
 
 @attrs.frozen
+class ReportSpec:
+    html: bool = True
+
+
+@attrs.frozen
 class ParameterSpec:
     kinds: tuple[str, ...] | None = None
     fields: tuple[str, ...] | None = None
@@ -159,6 +167,7 @@ class RunConfig:
     parameters: ParameterSpec = ParameterSpec()
     objective: tuple[ObjectiveSpec, ...] = ()
     topology: TopologySpec = TopologySpec()
+    report: ReportSpec = ReportSpec()
     quality: QualityThresholds = attrs.field(factory=QualityThresholds)
     engine_options: dict[str, Any] = attrs.field(factory=dict)
     optimizer_options: dict[str, Any] = attrs.field(factory=dict)
@@ -335,6 +344,7 @@ def load_config(path: str | Path) -> RunConfig:
         "topology": lambda v: TopologySpec(
             **{k: float(x) for k, x in c.table(v, TopologySpec, "topology").items()}
         ),
+        "report": lambda v: ReportSpec(**c.table(v, ReportSpec, "report")),
         "structures": lambda v: _structures(c, v),
         "objective": lambda v: tuple(_objective_term(c, o, f"objective[{i}]") for i, o in enumerate(v)),
         "output": lambda v: (c.base / v).resolve(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as metadata
+import inspect
 import os
 import types
 from collections.abc import Iterable
@@ -20,7 +21,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .errors import PluginConflictError, PluginError, UnknownPluginError
+from .errors import ConfigError, PluginConflictError, PluginError, UnknownPluginError
 
 #: Major version of the plugin API. A plugin module declares the version it was
 #: built for as ``Q2MM_PLUGIN_API``; any other value is refused.
@@ -67,7 +68,45 @@ class PluginRecord:
         return obj
 
     def create(self, **options: Any) -> Any:
-        return self.load()(**options)
+        """The factory called with ``options``, checked first against its signature so
+        that a misspelt option is one line naming the known ones, not a ``TypeError``
+        traceback (a factory taking ``**options`` checks them itself)."""
+        factory = self.load()
+        known, open_ended = _option_names(factory)
+        unknown = sorted(set(options) - known)
+        if unknown and not open_ended:
+            raise ConfigError(
+                f"unknown option(s) for {self.category} {self.name!r}: {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known)) or 'none'}"
+            )
+        return factory(**options)
+
+
+def _option_names(factory: Any) -> tuple[set[str], bool]:
+    """The keyword options a factory accepts, and whether it takes any (``**options``
+    that nothing checks). A class whose ``__init__`` forwards ``**options`` to its
+    parent's accepts the parent's options too: those with defaults (a parent's
+    parameters without one are what the subclass passes itself)."""
+    if isinstance(factory, type):
+        inits = [c.__dict__["__init__"] for c in factory.__mro__[:-1] if "__init__" in c.__dict__]
+    else:
+        inits = [factory]
+    names: set[str] = set()
+    for depth, init in enumerate(inits):
+        try:
+            parameters = list(inspect.signature(init).parameters.values())
+        except (TypeError, ValueError):  # a builtin without a signature: it checks itself
+            return names, True
+        names |= {
+            p.name
+            for p in parameters
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name != "self"
+            and (depth == 0 or p.default is not p.empty)
+        }
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return names, False
+    return names, bool(inits)  # forwarded past the last __init__, or none but object's
 
 
 @attrs.frozen

@@ -296,6 +296,12 @@ class AnalyticalPath:
         self._check(flags, self.needs)
         return self.weighting.checked(r)
 
+    def residuals_if_evaluated(self, x: np.ndarray) -> np.ndarray | None:
+        """The weighted residuals at ``x`` if it is the point evaluated last, else None."""
+        if self._last is None or self._last[0] != np.asarray(x, dtype=float).tobytes():
+            return None
+        return self._last[3]
+
     def value_and_grad(
         self, x: np.ndarray, residuals: Callable[[np.ndarray], np.ndarray]
     ) -> tuple[float, np.ndarray]:

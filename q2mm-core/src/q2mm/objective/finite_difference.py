@@ -197,6 +197,10 @@ class FiniteDifferencePath:
         self.counters.evaluations += len(points.points)
         return jacobian(points, base, displaced)
 
+    def residuals_if_evaluated(self, x: np.ndarray) -> None:
+        """Never: every evaluation here goes through the objective, which keeps the last."""
+        return None
+
     def value_and_grad(
         self, x: np.ndarray, residuals: Callable[[np.ndarray], np.ndarray]
     ) -> tuple[float, np.ndarray]:

@@ -193,12 +193,29 @@ class Objective:
     def score_by_residual(self, x: np.ndarray) -> dict[str, float]:
         return self.weighting.score_by_residual(self.residuals(x))
 
+    def score_by_residual_if_evaluated(self, x: np.ndarray) -> dict[str, float] | None:
+        """:meth:`score_by_residual` when ``x`` is the point evaluated last, else None:
+        a per-iteration record must not cost an evaluation."""
+        key = np.asarray(x, dtype=float).tobytes()
+        r = (
+            self._last[1]
+            if self._last is not None and self._last[0] == key
+            else self.path.residuals_if_evaluated(x)
+        )
+        return None if r is None else self.weighting.score_by_residual(r)
+
+    @property
+    def metrics_plan(self) -> Metrics:
+        """The residuals the fit metrics (and the report's per-structure data) are
+        computed from, built on first use."""
+        if self._metrics is None:
+            self._metrics = Metrics.build(self.molecules, self.systems, self.engine.capabilities)
+        return self._metrics
+
     def metric_errors(self, x: np.ndarray) -> list[Errors]:
         """Per structure, the QM-vs-MM differences the fit metrics are made of
         (:mod:`q2mm.residuals.metrics`)."""
-        if self._metrics is None:
-            self._metrics = Metrics.build(self.molecules, self.systems, self.engine.capabilities)
-        return self._metrics.errors(self.quantities, np.asarray(x, dtype=float))
+        return self.metrics_plan.errors(self.quantities, np.asarray(x, dtype=float))
 
     def metrics(self, x: np.ndarray) -> dict[str, float | None]:
         """The pooled fit metrics (:data:`q2mm.residuals.metrics.KEYS`)."""

@@ -49,7 +49,7 @@ class Timing:
 class FitResult:
     """Everything a run reports; :meth:`to_json` is ``result.json``."""
 
-    status: str = attrs.field(metadata=STABLE)  # converged | stopped | failed
+    status: str = attrs.field(metadata=STABLE)  # converged | stopped | failed | evaluated
     message: str
     output: str
     files: list[str]
@@ -72,6 +72,11 @@ class FitResult:
     space: dict[str, Any]
     versions: dict[str, str]
     config: str
+    #: SHA-256 of every input file, by path.
+    inputs: dict[str, str]
+    ts_method: str
+    #: ``report.html`` once written (``[report] html``), else None.
+    report: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self, value_serializer=_json_value)
