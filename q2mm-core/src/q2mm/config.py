@@ -15,7 +15,7 @@ Schema (every key optional unless marked)::
     optimizer = "scipy:lbfgsb"      # plugin name
     executor = "serial"             # plugin name
     output = "results"              # result folder
-    ts_method = "C"                 # C | D | E (transition-state handling)
+    ts_method = "E"                 # C | D | E (transition-state handling)
 
     [engine_options]                # passed to the engine factory
     [optimizer_options]             # passed to the optimizer factory
@@ -85,7 +85,7 @@ import attrs
 
 from .errors import ConfigError
 from .estimate import Method, TSMethod
-from .estimate.curvature import DEFAULT_INVERTED_EIGENVALUE
+from .estimate.curvature import DEFAULT_INVERTED_EIGENVALUE, DEFAULT_TS_METHOD
 from .estimate.estimator import DEFAULT_GAMMA
 from .model import FunctionalForm, StationaryKind
 from .residuals.quality import QualityThresholds
@@ -163,7 +163,7 @@ class RunConfig:
     optimizer: str = "scipy:lbfgsb"
     executor: str = "serial"
     output: Path = Path("results")
-    ts_method: str = TSMethod.C.value
+    ts_method: str = DEFAULT_TS_METHOD.value
     parameters: ParameterSpec = ParameterSpec()
     objective: tuple[ObjectiveSpec, ...] = ()
     topology: TopologySpec = TopologySpec()

@@ -43,7 +43,7 @@ from ..model import Conventions, ForceField, FunctionalForm, Molecule, Row
 from ..model.units import MDYN_A_RAD2_TO_KCALMOL_RAD2, MDYN_A_TO_KCALMOL_A2
 from ..topology import BondRules, Topology, bonded_rows, perceive
 from ..topology.assignment import atom_types
-from .curvature import DEFAULT_INVERTED_EIGENVALUE, TSMethod, curvature_corrected
+from .curvature import DEFAULT_INVERTED_EIGENVALUE, DEFAULT_TS_METHOD, TSMethod, curvature_corrected
 from .seminario import angle_constant, bond_constant
 
 #: QFUERZA's constant for angles with a hydrogen outer atom, and the "defaults"
@@ -126,7 +126,7 @@ def estimate_forcefield(
     *,
     template: ForceField | None = None,
     method: str = "qfuerza",
-    ts_method: str = "C",
+    ts_method: str = DEFAULT_TS_METHOD.value,
     form: FunctionalForm | str = FunctionalForm.MM3,
     gamma: float = DEFAULT_GAMMA,
     inverted_eigenvalue: float = DEFAULT_INVERTED_EIGENVALUE,

@@ -19,6 +19,7 @@ import attrs
 import numpy as np
 
 from ..errors import ConfigError, FitFailure
+from ..estimate.curvature import DEFAULT_TS_METHOD
 from ..model import MMSystem, Molecule
 from ..parameters import ParameterSpace
 from ..plugins import Registry
@@ -133,7 +134,7 @@ def bind(
     space: ParameterSpace,
     terms: Sequence[Term | Sequence[Any]] | None,
     plugins: Registry,
-    ts_method: str = "C",
+    ts_method: str = DEFAULT_TS_METHOD.value,
     groups: Sequence[str | None] | None = None,
 ) -> WeightedResiduals:
     """Resolve each term's kind through ``plugins`` and build its residuals.

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..estimate.curvature import DEFAULT_TS_METHOD
 from ..model import MMSystem, Molecule
 from ..parameters import ParameterSpace
 from ..plugins import Registry, registry
@@ -122,7 +123,7 @@ class Objective:
         space: ParameterSpace,
         terms: Sequence[Term | Sequence[Any]] | None = None,
         executor: Executor | None = None,
-        ts_method: str = "C",
+        ts_method: str = DEFAULT_TS_METHOD.value,
         groups: Sequence[str | None] | None = None,
         gradient: str = "auto",
         fd_step: float = STEP_FRACTION,

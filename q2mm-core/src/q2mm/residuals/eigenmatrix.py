@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from ..estimate.curvature import DEFAULT_TS_METHOD
 from ..model import MMSystem, Molecule
 from .reference import DEFAULT_TS_CURVATURE, ModeReference, mode_reference
 from .weights import DEFAULT_WEIGHTS
@@ -51,7 +52,7 @@ def build(
     diagonal_weight: float = DEFAULT_WEIGHTS["eigenmatrix.diagonal"],
     off_diagonal_weight: float = DEFAULT_WEIGHTS["eigenmatrix.off_diagonal"],
     kind: str | None = None,
-    ts_method: str = "C",
+    ts_method: str = DEFAULT_TS_METHOD.value,
     ts_curvature: float = DEFAULT_TS_CURVATURE,
 ) -> EigenmatrixResidual:
     """``kind`` overrides the molecule's declared stationary kind."""

@@ -37,6 +37,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from ..estimate.curvature import DEFAULT_TS_METHOD
 from ..model import MMSystem, Molecule
 from ..vibrations import to_wavenumbers
 from ._array import fori_loop
@@ -104,7 +105,7 @@ def build(
     weight: float = DEFAULT_WEIGHTS["frequency"],
     degenerate_cm1: float = 1.0,
     kind: str | None = None,
-    ts_method: str = "C",
+    ts_method: str = DEFAULT_TS_METHOD.value,
     ts_curvature: float = DEFAULT_TS_CURVATURE,
 ) -> FrequencyResidual:
     """``weight`` per cm⁻¹; ``kind`` overrides the molecule's declared stationary kind."""

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from ..estimate.curvature import DEFAULT_INVERTED_EIGENVALUE, invert_reaction_curvature
+from ..estimate.curvature import DEFAULT_INVERTED_EIGENVALUE, DEFAULT_TS_METHOD, invert_reaction_curvature
 from ..model import MMSystem, Molecule
 from .reference import mode_reference
 from .weights import DEFAULT_WEIGHTS
@@ -53,7 +53,7 @@ def build(
     *,
     weight: float = DEFAULT_WEIGHTS["hessian"],
     kind: str | None = None,
-    ts_method: str = "C",
+    ts_method: str = DEFAULT_TS_METHOD.value,
     inverted_eigenvalue: float = DEFAULT_INVERTED_EIGENVALUE,
 ) -> HessianResidual:
     """``weight`` per Hartree/Bohr²; ``kind`` overrides the declared stationary kind;

@@ -26,7 +26,7 @@ import attrs
 import numpy as np
 
 from ..errors import ConfigError
-from ..estimate.curvature import TSMethod
+from ..estimate.curvature import DEFAULT_TS_METHOD, TSMethod
 from ..model import Molecule, StationaryKind
 from ..vibrations import mass_weight, normal_modes
 
@@ -89,7 +89,7 @@ def mode_reference(
     molecule: Molecule,
     *,
     kind: str | StationaryKind | None = None,
-    ts_method: str = "C",
+    ts_method: str = DEFAULT_TS_METHOD.value,
     ts_curvature: float = DEFAULT_TS_CURVATURE,
     residual_name: str = "",
 ) -> ModeReference:
