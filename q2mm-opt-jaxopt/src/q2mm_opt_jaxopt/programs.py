@@ -8,8 +8,8 @@ objective (weakly: they go when the objective goes), so further starts, later ca
 and other optimizer instances with the same settings reuse them without tracing
 again. Two shapes exist: *single* (one start) and *batch* (``vmap`` over b starts).
 
-JAX's persistent compilation cache is switched on through the JAX engine's helper,
-so a second process loads the compiled programs from disk instead of compiling.
+JAX's persistent compilation cache is switched on through the core's
+:mod:`q2mm.jax_runtime`, so a second process loads the compiled programs from disk instead of compiling.
 """
 
 from __future__ import annotations
