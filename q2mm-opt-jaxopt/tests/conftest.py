@@ -1,7 +1,8 @@
 """Fixtures: the real CH₃F fit the optimizers are tested on (Psi4 B3LYP Hessian,
-QFUERZA-estimated MM3 force field, bond and angle parameters, the default
-eigenmatrix + geometry objective on the JAX engine) and the score scipy:lbfgsb
-reaches on it with the engine's analytical gradient.
+QFUERZA-estimated harmonic force field, bond and angle parameters, the default
+eigenmatrix + geometry objective on the core's traceable test engine,
+``harmonic-jax``: no engine package needed) and the optimum scipy:lbfgsb reaches on
+it with the engine's analytical gradient.
 
 Session-scoped: the compiled solver programs are kept per objective, so every test
 module that uses this objective reuses what an earlier one compiled (compile time is
@@ -43,7 +44,9 @@ def build_fit(data_dir, folder: str, prefix: str, kind: StationaryKind, engine) 
         hessian=d / f"{prefix}-hessian.npy",
         frequencies=d / f"{prefix}-frequencies.txt",
     ).with_(kind=kind, name=prefix)
-    forcefield = estimate_forcefield([molecule], method="qfuerza", form=FunctionalForm.MM3, ts_method="C")
+    forcefield = estimate_forcefield(
+        [molecule], method="qfuerza", form=FunctionalForm.HARMONIC, ts_method="C"
+    )
     space = ParameterSpace.from_forcefield(forcefield, kinds=("bond", "angle"))
     objective = Objective.build(
         molecules=[molecule],
@@ -56,15 +59,17 @@ def build_fit(data_dir, folder: str, prefix: str, kind: StationaryKind, engine) 
 
 
 @pytest.fixture(scope="session")
-def jax_engine():
-    from q2mm_engine_jax.engine import JaxEngine
+def engine():
+    """Harmonic bonds and angles as pure JAX functions, relaxations implicitly
+    differentiated: all the in-JIT optimizers need of an engine."""
+    from q2mm.testing.traceable_engine import TraceableHarmonicEngine
 
-    return JaxEngine()
+    return TraceableHarmonicEngine()
 
 
 @pytest.fixture(scope="session")
-def ch3f(data_dir, jax_engine) -> Fit:
-    return build_fit(data_dir, "ch3f", "ch3f", StationaryKind.GROUND_STATE, jax_engine)
+def ch3f(data_dir, engine) -> Fit:
+    return build_fit(data_dir, "ch3f", "ch3f", StationaryKind.GROUND_STATE, engine)
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +80,6 @@ def scipy_reference(ch3f) -> OptimizeResult:
 
 
 @pytest.fixture(scope="session")
-def sn2(data_dir, jax_engine) -> Fit:
+def sn2(data_dir, engine) -> Fit:
     """The F⁻ + CH₃F S_N2 transition state, declared one, method C."""
-    return build_fit(data_dir, "sn2-ts", "sn2-ts", StationaryKind.TRANSITION_STATE, jax_engine)
+    return build_fit(data_dir, "sn2-ts", "sn2-ts", StationaryKind.TRANSITION_STATE, engine)

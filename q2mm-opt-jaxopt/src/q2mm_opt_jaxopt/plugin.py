@@ -2,8 +2,8 @@
 jaxopt or optax, so this module only names the factories; they load on use.
 
 Every record's capabilities say what the optimizer requires of the objective:
-``traceable`` (a JAX engine), so ``q2mm run`` refuses a non-traceable engine before
-it reads a file.
+``traceable`` (an engine that hands out pure JAX functions), so ``q2mm run`` refuses
+a non-traceable engine before it reads a file.
 """
 
 import q2mm
