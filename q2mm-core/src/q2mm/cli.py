@@ -80,7 +80,7 @@ def plugins(as_json: bool) -> None:
     for s in reg.statuses:
         extra = f"  ({s.reason})" if s.reason else ""
         click.echo(f"  {s.name:<12} {s.distribution} {s.version}  [{s.status}]{extra}")
-    for kind in ("engine", "optimizer", "residual", "format", "reader", "executor"):
+    for kind in ("engine", "optimizer", "residual", "format", "reader", "executor", "qm"):
         rows = [r for r in records if r.kind == kind]
         if not rows:
             continue
@@ -184,3 +184,8 @@ def estimate(qm_files, template, method, ts_method, kind, form, output) -> None:
     )
     write_forcefield(ff, output)
     click.echo(f"wrote {output} ({len(ff.rows)} rows from {len(molecules)} structures)")
+
+
+from .cli_qm import qm as _qm  # noqa: E402 - registered last: cli_qm uses _user_errors
+
+main.add_command(_qm)
