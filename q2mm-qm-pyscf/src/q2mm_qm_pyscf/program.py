@@ -50,6 +50,8 @@ CONVERGENCE_SETS = {
     "GAU_VERYTIGHT": dict(energy=1e-6, grms=1e-6, gmax=2e-6, drms=4e-6, dmax=6e-6),
 }
 _HF = {"HF", "RHF", "UHF"}
+#: libxc's HYB_GGA_XC_B3LYP (VWN-RPA correlation), what PySCF ≥ 2.3 calls B3LYP and B3LYPG.
+B3LYP_VWN_RPA = 402
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _LOG_INI = """[loggers]
 keys=root,geometric
@@ -421,18 +423,24 @@ def _read_input(path: Path) -> Molecule:
 
 
 def _xc_description(xc: str) -> str:
+    """The functional as libxc's canonical names, with its exact-exchange fraction."""
     from pyscf.dft import libxc
 
-    hyb, terms = libxc.parse_xc(xc)
+    _, terms = libxc.parse_xc(xc)
     parts = [f"{float(weight):g}*{_xc_name(int(code))}" for code, weight in terms]
-    return f"libxc {' + '.join(parts)}; exact exchange {float(hyb[0]):g}"
+    text = f"libxc {' + '.join(parts)}; exact exchange {float(libxc.hybrid_coeff(xc)):g}"
+    if any(int(code) == B3LYP_VWN_RPA for code, _ in terms):
+        text += " (B3LYP with VWN-RPA local correlation: Gaussian's B3LYP, not the VWN5 B3LYP5)"
+    return text
 
 
 def _xc_name(code: int) -> str:
+    """libxc's canonical name (LDA_/GGA_/MGGA_/HYB_ prefix) for a functional number."""
     from pyscf.dft import libxc
 
-    names = {v: k for k, v in libxc.XC_CODES.items() if isinstance(v, int)}
-    return names.get(code, f"libxc#{code}")
+    names = sorted(k for k, v in libxc.XC_CODES.items() if v == code and "_" in k)
+    canonical = [n for n in names if n.startswith(("LDA_", "GGA_", "MGGA_", "HYB_"))]
+    return (canonical or names or [f"libxc#{code}"])[0]
 
 
 def _grid_description(mf) -> dict[str, Any]:
