@@ -192,7 +192,7 @@ class PySCFProgram:
 
     def _compute(self, request: QMRequest, molecule: Molecule, prefix: str, progress: _Progress):
         path = Path(request.input)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         times: dict[str, float] = {}
         mol = self._mol(request, molecule)
         progress(f"{request.method}/{request.basis}: {mol.natm} atoms, {mol.nao} basis functions")
@@ -220,6 +220,7 @@ class PySCFProgram:
         freqs = np.asarray(modes.frequencies, dtype=float)
         imaginary = freqs[freqs < -self.imaginary_threshold]
         times["total"] = time.perf_counter() - t0
+        times["cpu_total"] = time.process_time() - cpu0
         final = Molecule(
             elements, coords, name=prefix, charge=request.charge, multiplicity=request.multiplicity
         )
@@ -404,7 +405,8 @@ class PySCFProgram:
             "masses_source": "q2mm.model.elements: most abundant isotope (AME2016), as Gaussian uses",
             "frequency_method": "q2mm.vibrations.normal_modes: mass-weighted, Eckart-projected",
             "threads": lib.num_threads(),
-            "wall_time_s": {k: round(v, 2) for k, v in times.items()},
+            "wall_time_s": {k: round(v, 2) for k, v in times.items() if not k.startswith("cpu")},
+            "cpu_time_s": round(times["cpu_total"], 2),
             "host": platform.node(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
