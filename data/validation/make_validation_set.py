@@ -94,21 +94,22 @@ def run_one(name: str) -> dict:
 
 def table() -> str:
     rows = [
-        "| name | kind | what it tests | atoms | charge | imaginary (cm⁻¹) | opt. steps | "
-        "wall time opt. / Hessian / total (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| name | kind | what it tests | atoms | charge | imaginary (cm⁻¹) | opt. gradients | "
+        "residual max \\|g\\| (Eh/Bohr) | wall time opt. / Hessian / total (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, (kind, charge, what, _) in SYSTEMS.items():
         meta_path = HERE / name / "meta.json"
         if not meta_path.is_file():
-            rows.append(f"| {name} | {kind} | {what} | | {charge} | not computed yet | | |")
+            rows.append(f"| {name} | {kind} | {what} | | {charge} | not computed yet | | | |")
             continue
         meta = json.loads(meta_path.read_text())
         t = meta["wall_time_s"]
         imag = ", ".join(f"{f:.1f}" for f in meta["imaginary_frequencies_cm1"]) or "—"
         rows.append(
             f"| {name} | {kind} | {what} | {len(meta['masses_amu'])} | {charge} | {imag} | "
-            f"{meta['optimization']['steps']} | {t.get('optimization', 0):.0f} / {t['hessian']:.0f} / "
+            f"{meta['optimization']['steps']} | {meta['residual_gradient_hartree_per_bohr']['max']:.1e} | "
+            f"{t.get('optimization', 0):.0f} / {t['hessian']:.0f} / "
             f"{t['total']:.0f} |"
         )
     return "\n".join(rows)
