@@ -44,7 +44,8 @@ def test_listing_plugins_imports_no_heavy_dependency():
         "from q2mm.cli import main\n"
         "r = CliRunner().invoke(main, ['plugins', '--json'])\n"
         "assert r.exit_code == 0, r.output\n"
-        "heavy = sorted(m for m in ('jax', 'jaxlib', 'openmm', 'jax_md', 'jaxopt', 'optax', 'scipy.optimize')"
+        "heavy = sorted(m for m in ('jax', 'jaxlib', 'openmm', 'jax_md', 'jaxopt', 'optax', 'scipy.optimize',"
+        " 'pyscf', 'geometric')"
         " if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )

@@ -6,7 +6,6 @@ stderr and exit code 2 — no traceback; anything else is a bug and keeps its tr
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import sys
@@ -16,34 +15,12 @@ import attrs
 import click
 
 from . import __version__, config
-from .errors import Q2MMError
+from .cli_support import plugins_in_use, user_errors
 from .estimate import Method
 from .model import StationaryKind
 
-EXIT_USER_ERROR = 2
 #: ``q2mm run --require-quality``: the fit ran but its quality verdict is poor.
 EXIT_POOR_QUALITY = 3
-
-
-def _user_errors(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Q2MMError as exc:
-            click.echo(f"q2mm: error: {exc}", err=True)
-            sys.exit(EXIT_USER_ERROR)
-
-    return wrapper
-
-
-def _plugins():
-    """The registry the caller passed (``main(obj=registry)``: tests, embedding
-    applications), or the process-wide one."""
-    from .plugins import Registry, registry
-
-    passed = click.get_current_context().obj
-    return passed if isinstance(passed, Registry) else registry()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,12 +31,12 @@ def main() -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@_user_errors
+@user_errors
 def plugins(as_json: bool) -> None:
     """List installed plugins: what each offers and whether it loaded."""
     from .plugins import CATEGORIES
 
-    reg = _plugins()
+    reg = plugins_in_use()
     records = reg.records()
     if as_json:
         payload = {
@@ -119,7 +96,7 @@ def plugins(as_json: bool) -> None:
     is_flag=True,
     help=f"Exit with code {EXIT_POOR_QUALITY} when the quality verdict is poor.",
 )
-@_user_errors
+@user_errors
 def run(
     config: Path, engine, optimizer, output, resume: bool, quiet: bool, as_json: bool, require_quality: bool
 ) -> None:
@@ -132,7 +109,7 @@ def run(
     if output is not None:
         overrides["output"] = output.resolve()
     progress = Progress(enabled=not quiet and not as_json)
-    result = run_fit(cfg, overrides=overrides, resume=resume, progress=progress, plugins=_plugins())
+    result = run_fit(cfg, overrides=overrides, resume=resume, progress=progress, plugins=plugins_in_use())
     _finish(result, quiet, as_json, require_quality)
 
 
@@ -151,7 +128,7 @@ def run(
     is_flag=True,
     help=f"Exit with code {EXIT_POOR_QUALITY} when the quality verdict is poor.",
 )
-@_user_errors
+@user_errors
 def evaluate(config: Path, forcefield, output, quiet: bool, as_json: bool, require_quality: bool) -> None:
     """Score a force field against CONFIG's QM data without fitting: the metrics,
     verdict and report of a fit, no optimizer."""
@@ -160,7 +137,7 @@ def evaluate(config: Path, forcefield, output, quiet: bool, as_json: bool, requi
 
     cfg = load_config(config)
     result = evaluate_forcefield(
-        cfg, forcefield, output.resolve() if output is not None else None, plugins=_plugins()
+        cfg, forcefield, output.resolve() if output is not None else None, plugins=plugins_in_use()
     )
     _finish(result, quiet, as_json, require_quality)
 
@@ -170,7 +147,7 @@ def evaluate(config: Path, forcefield, output, quiet: bool, as_json: bool, requi
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), help="Report file (default: RESULT_DIR/report.html)."
 )
-@_user_errors
+@user_errors
 def report(result_dir: Path, output) -> None:
     """Write the HTML report of a result folder (no engine needed)."""
     from .report.page import write_report
@@ -246,7 +223,7 @@ def summary(result: dict, width: int = 200) -> str:
 @click.option("--from", "in_format", help="Input format name (default: from the suffix).")
 @click.option("--to", "out_format", help="Output format name (default: from the suffix).")
 @click.option("--allow-loss", is_flag=True, help="Write even if the target format drops terms.")
-@_user_errors
+@user_errors
 def convert(source: Path, target: Path, in_format, out_format, allow_loss: bool) -> None:
     """Convert a force field between formats (refuses to drop terms silently)."""
     from .errors import ConfigError
@@ -290,7 +267,7 @@ def convert(source: Path, target: Path, in_format, out_format, allow_loss: bool)
     type=click.Path(path_type=Path),
     help="Output force field; its suffix picks the format.",
 )
-@_user_errors
+@user_errors
 def estimate(qm_files, template, method, ts_method, kind, form, output) -> None:
     """Estimate force constants from QM Hessians (Seminario / QFUERZA)."""
     from .errors import ConfigError
@@ -324,7 +301,7 @@ def _estimate_in_a_form_the_output_holds(estimated, output: Path):
     hold without loss (frcmod holds harmonic terms only) — and a note saying so."""
     from .io.conversion import lossy_terms
 
-    fmt = _plugins().by_suffix("format", str(output)).name
+    fmt = plugins_in_use().by_suffix("format", str(output)).name
     default = attrs.fields(config.ForceFieldSpec).form.default
     for form in (default, *(f for f in config.FORMS if f != default)):
         ff = estimated(form)
@@ -332,3 +309,8 @@ def _estimate_in_a_form_the_output_holds(estimated, output: Path):
             note = "" if form == default else f"; form {form}: {fmt} cannot hold {default} terms"
             return ff, note
     return estimated(default), ""
+
+
+from .cli_qm import qm as _qm  # noqa: E402 - registered last: cli_qm uses user_errors
+
+main.add_command(_qm)

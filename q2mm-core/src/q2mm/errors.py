@@ -67,3 +67,16 @@ class FitFailure(Q2MMError):
 class RelaxationFailure(FitFailure):
     """An MM relaxation did not converge at these parameters (a trial point a line
     search can step back from, unlike a non-finite value)."""
+
+
+class QMError(Q2MMError):
+    """A QM reference calculation failed: names the input file and what was found."""
+
+
+class QMConvergenceError(QMError):
+    """The SCF or the geometry optimization did not converge."""
+
+
+class StationaryPointError(QMError):
+    """The Hessian disagrees with the declared kind: a ground state with an imaginary
+    mode, or a transition state without exactly one."""

@@ -39,3 +39,8 @@ def q2mm_formats():
 @hookspec
 def q2mm_executors():
     """Records of executors (factory returns a ``concurrent.futures``-like executor)."""
+
+
+@hookspec
+def q2mm_qm():
+    """Records of QM programs that make reference data (factory returns a ``QMProgram``)."""

@@ -29,13 +29,14 @@ PLUGIN_API_VERSION = 1
 ENTRY_POINT_GROUP = "q2mm"
 DISABLE_ENV = "Q2MM_DISABLE_PLUGINS"
 
-CATEGORIES = ("engine", "optimizer", "residual", "format", "reader", "executor")
+CATEGORIES = ("engine", "optimizer", "residual", "format", "reader", "executor", "qm")
 _HOOK_CATEGORY = {
     "q2mm_engines": "engine",
     "q2mm_optimizers": "optimizer",
     "q2mm_residuals": "residual",
     "q2mm_formats": None,  # records say "format" or "reader"
     "q2mm_executors": "executor",
+    "q2mm_qm": "qm",
 }
 
 

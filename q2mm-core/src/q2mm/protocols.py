@@ -323,3 +323,43 @@ class FansOut(Protocol):
     ``minimize`` unless the executor is the in-process serial one."""
 
     def use_executor(self, executor: Executor) -> None: ...
+
+
+@attrs.frozen(eq=False)
+class QMRequest:
+    """One QM reference calculation: the input structure file (plain XYZ, Å), the level
+    of theory, the declared stationary-point kind and whether to optimize first."""
+
+    input: Path = attrs.field(converter=Path)
+    method: str
+    basis: str
+    charge: int = 0
+    multiplicity: int = 1
+    kind: str = attrs.field(
+        default="ground_state", validator=attrs.validators.in_(("ground_state", "transition_state"))
+    )
+    optimize: bool = False
+
+
+@attrs.frozen(eq=False)
+class QMResult:
+    """What a QM program wrote: the bundle's Hessian path (read it back with
+    :class:`q2mm.io.numpy_bundle.NumpyBundle`), the provenance it recorded (the
+    contents of ``meta.json``) and whether it came from the output folder's cache."""
+
+    hessian_path: Path
+    meta: dict[str, Any]
+    cached: bool = False
+
+
+@runtime_checkable
+class QMProgram(Protocol):
+    """Makes QM reference data: optional optimization (minimum or transition-state
+    search), then the Hessian at the final geometry, written as q2mm's NumPy bundle
+    plus ``meta.json`` into ``output``, whole or not at all. Raises a
+    :class:`q2mm.errors.QMError` naming the input file when the SCF or optimization
+    does not converge or the Hessian disagrees with the declared kind."""
+
+    name: str
+
+    def run(self, request: QMRequest, output: Path) -> QMResult: ...
