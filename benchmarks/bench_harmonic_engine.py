@@ -23,7 +23,7 @@ import numpy as np
 from q2mm.estimate import estimate_forcefield
 from q2mm.executors import SerialExecutor
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import FunctionalForm, StationaryKind
+from q2mm.model import FunctionalForm, StationaryPoint
 from q2mm.model.units import HESSIAN_AU_TO_KCALMOL_A2
 from q2mm.objective import Objective
 from q2mm.parameters import ParameterSpace
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     molecule = read_bundle(DATA / "ch3f-optimized.xyz", hessian=DATA / "ch3f-hessian.npy").with_(
-        kind=StationaryKind.GROUND_STATE, name="ch3f"
+        stationary_point=StationaryPoint.GROUND_STATE, name="ch3f"
     )
     forcefield = estimate_forcefield([molecule], form=FunctionalForm.HARMONIC)
     system = build_system(molecule, forcefield)

@@ -33,7 +33,7 @@ from q2mm.io import read_structures
 from q2mm.io.macromodel import read_mmo
 from q2mm.io.mm3_fld import MM3Fld
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import StationaryKind
+from q2mm.model import StationaryPoint
 from q2mm.topology import build_system
 from q2mm_engine_jax import energy
 from q2mm_engine_jax.engine import JaxEngine
@@ -62,7 +62,9 @@ def compiled(f, *args):
 def ch3f_system():
     folder = DATA / "ch3f"
     molecule = read_bundle(folder / "ch3f-optimized.xyz", hessian=folder / "ch3f-hessian.npy")
-    ff = estimate_forcefield([molecule.with_(kind=StationaryKind.GROUND_STATE)], method="qfuerza", form="mm3")
+    ff = estimate_forcefield(
+        [molecule.with_(stationary_point=StationaryPoint.GROUND_STATE)], method="qfuerza", form="mm3"
+    )
     return build_system(molecule, ff), ff.vector()
 
 
@@ -72,7 +74,7 @@ def rh_systems(count: int):
     mmo = read_mmo(folder / "rh_enamide_training_set.mmo")
     ff = MM3Fld().read(DATA / "rh-enamide" / "mm3.fld")
     systems = [
-        build_system(m.with_(kind=StationaryKind.TRANSITION_STATE), ff, mmo=s)
+        build_system(m.with_(stationary_point=StationaryPoint.TRANSITION_STATE), ff, mmo=s)
         for m, s in zip(molecules, mmo, strict=False)
     ]
     return systems, ff.vector()

@@ -27,7 +27,7 @@ from q2mm.io import read_structures
 from q2mm.io.macromodel import read_mmo
 from q2mm.io.mm3_fld import MM3Fld
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import StationaryKind
+from q2mm.model import StationaryPoint
 from q2mm.topology import build_system
 from q2mm_engine_openmm.engine import OpenMMEngine
 
@@ -58,7 +58,7 @@ def timed(f):
 def structures(count: int):
     folder = DATA / "ch3f"
     ch3f = read_bundle(folder / "ch3f-optimized.xyz", hessian=folder / "ch3f-hessian.npy")
-    ch3f = ch3f.with_(kind=StationaryKind.GROUND_STATE, name="CH3F")
+    ch3f = ch3f.with_(stationary_point=StationaryPoint.GROUND_STATE, name="CH3F")
     ff = estimate_forcefield([ch3f], method="qfuerza", form="mm3")
     yield "CH3F", build_system(ch3f, ff), ff.vector()
     training = DATA / "rh-enamide/training_set"

@@ -31,7 +31,7 @@ from q2mm.config import load_config
 from q2mm.estimate import estimate_forcefield
 from q2mm.io import read_forcefield, read_structures
 from q2mm.io.macromodel import read_mmo
-from q2mm.model import FunctionalForm, StationaryKind
+from q2mm.model import FunctionalForm, StationaryPoint
 from q2mm.objective import Objective
 from q2mm.parameters import ParameterSpace
 from q2mm.testing.unbatched import Unbatched
@@ -45,7 +45,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def ch3f_problem():
     cfg = load_config(EXAMPLES / "ch3f" / "q2mm.toml")
     molecule = read_structures(cfg.structures[0].file)[0]
-    molecule = molecule.with_(bonds=perceive(molecule).bonds, kind=StationaryKind.GROUND_STATE)
+    molecule = molecule.with_(bonds=perceive(molecule).bonds, stationary_point=StationaryPoint.GROUND_STATE)
     ff = estimate_forcefield([molecule], method="qfuerza", form=FunctionalForm.MM3)
     space = ParameterSpace.from_forcefield(ff, kinds=cfg.parameters.kinds)
     return cfg, [molecule], [build_system(molecule, ff)], space
@@ -59,7 +59,7 @@ def rh_problem():
     for spec in cfg.structures:
         molecule = read_structures(spec.file)[spec.index]
         donor = read_structures(spec.hessian)[0]
-        molecule = molecule.with_(hessian=donor.hessian, kind=StationaryKind(spec.kind))
+        molecule = molecule.with_(hessian=donor.hessian, stationary_point=StationaryPoint(spec.kind))
         molecules.append(molecule)
         systems.append(build_system(molecule, ff, mmo=listing[spec.mmo_index]))
     space = ParameterSpace.from_forcefield(ff, sections=cfg.parameters.sections)

@@ -32,7 +32,7 @@ from q2mm.io import read_structures
 from q2mm.io.macromodel import read_mmo
 from q2mm.io.mm3_fld import MM3Fld
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import MMSystem, StationaryKind, TermSet
+from q2mm.model import MMSystem, StationaryPoint, TermSet
 from q2mm.topology import build_system
 from q2mm_engine_tinker.engine import TinkerEngine
 from q2mm_engine_tinker.keyfile import neighbours, torsion_form
@@ -57,7 +57,7 @@ def expressible(system: MMSystem) -> MMSystem:
 def ch3f():
     folder = DATA / "ch3f"
     mol = read_bundle(folder / "ch3f-optimized.xyz", hessian=folder / "ch3f-hessian.npy")
-    mol = mol.with_(kind=StationaryKind.GROUND_STATE, name="ch3f")
+    mol = mol.with_(stationary_point=StationaryPoint.GROUND_STATE, name="ch3f")
     ff = estimate_forcefield([mol], form="mm3")
     return [build_system(mol, ff)], ff.vector()
 

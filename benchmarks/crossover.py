@@ -49,14 +49,14 @@ SINGLE = ["jaxopt:lbfgs", "jaxopt:lbfgsb", "optax:lbfgs", "jaxopt:gradient-desce
 def ch3f_parts():
     from q2mm.estimate import estimate_forcefield
     from q2mm.io.numpy_bundle import read_bundle
-    from q2mm.model import FunctionalForm, StationaryKind
+    from q2mm.model import FunctionalForm, StationaryPoint
     from q2mm.parameters import ParameterSpace
     from q2mm.topology import build_system
 
     d = DATA / "ch3f"
     molecule = read_bundle(
         d / "ch3f-optimized.xyz", hessian=d / "ch3f-hessian.npy", frequencies=d / "ch3f-frequencies.txt"
-    ).with_(kind=StationaryKind.GROUND_STATE, name="ch3f")
+    ).with_(stationary_point=StationaryPoint.GROUND_STATE, name="ch3f")
     forcefield = estimate_forcefield([molecule], method="qfuerza", form=FunctionalForm.MM3)
     space = ParameterSpace.from_forcefield(forcefield, kinds=("bond", "angle"))
     narrow = ParameterSpace.from_forcefield(forcefield, kinds=("bond", "angle"), fractional_bounds=0.2)
@@ -67,7 +67,7 @@ def rh_parts():
     from q2mm.config import load_config
     from q2mm.io import read_forcefield, read_structures
     from q2mm.io.macromodel import read_mmo
-    from q2mm.model import StationaryKind
+    from q2mm.model import StationaryPoint
     from q2mm.parameters import ParameterSpace
     from q2mm.topology import build_system
 
@@ -78,7 +78,9 @@ def rh_parts():
     for spec in cfg.structures:
         molecule = read_structures(spec.file)[spec.index]
         donor = read_structures(spec.hessian)[0]
-        molecule = molecule.with_(hessian=donor.hessian, kind=StationaryKind(spec.kind), name=spec.file.stem)
+        molecule = molecule.with_(
+            hessian=donor.hessian, stationary_point=StationaryPoint(spec.kind), name=spec.file.stem
+        )
         molecules.append(molecule)
         systems.append(build_system(molecule, forcefield, mmo=listing[spec.mmo_index]))
     space = ParameterSpace.from_forcefield(forcefield, sections=cfg.parameters.sections)

@@ -18,7 +18,7 @@ from q2mm.io import read_structures
 from q2mm.io.macromodel import read_mmo
 from q2mm.io.mm3_fld import MM3Fld
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import StationaryKind
+from q2mm.model import StationaryPoint
 from q2mm.topology import build_system
 from q2mm_engine_jax.engine import JaxEngine
 from q2mm_engine_jaxmd.engine import JaxMdEngine
@@ -27,10 +27,10 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def structures(rh: int):
-    for name, kind in (("ch3f", StationaryKind.GROUND_STATE), ("sn2-ts", StationaryKind.TRANSITION_STATE)):
+    for name, kind in (("ch3f", StationaryPoint.GROUND_STATE), ("sn2-ts", StationaryPoint.TRANSITION_STATE)):
         folder = DATA / name
         molecule = read_bundle(folder / f"{name}-optimized.xyz", hessian=folder / f"{name}-hessian.npy")
-        molecule = molecule.with_(kind=kind)
+        molecule = molecule.with_(stationary_point=kind)
         ff = estimate_forcefield([molecule], method="qfuerza", form="mm3")
         yield name, build_system(molecule, ff), ff.vector()
     folder = DATA / "rh-enamide" / "training_set"
@@ -38,7 +38,7 @@ def structures(rh: int):
     molecules = read_structures(folder / "rh_enamide_training_set.mol2")
     mmos = read_mmo(folder / "rh_enamide_training_set.mmo")
     for k, (molecule, mmo) in enumerate(zip(molecules[:rh], mmos, strict=False)):
-        system = build_system(molecule.with_(kind=StationaryKind.TRANSITION_STATE), ff, mmo=mmo)
+        system = build_system(molecule.with_(stationary_point=StationaryPoint.TRANSITION_STATE), ff, mmo=mmo)
         yield f"rh-enamide {k + 1}", system, ff.vector()
 
 

@@ -15,11 +15,11 @@ from q2mm.io import read_structures
 from q2mm.io.macromodel import read_mmo
 from q2mm.io.mm3_fld import MM3Fld
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import Conventions, ForceField, FunctionalForm, MMSystem, Row, StationaryKind
+from q2mm.model import Conventions, ForceField, FunctionalForm, MMSystem, Row, StationaryPoint
 from q2mm.model.units import DEG_TO_RAD, MDYN_A_TO_KCALMOL_A2, MDYN_RAD_TO_KCALMOL_A_RAD
 from q2mm.topology import build_system, perceive
 
-TS, GS = StationaryKind.TRANSITION_STATE, StationaryKind.GROUND_STATE
+TS, GS = StationaryPoint.TRANSITION_STATE, StationaryPoint.GROUND_STATE
 #: Half a unit in the last digit a .mmo prints (3 or 4 decimals), plus rounding slack.
 PRINTED_3, PRINTED_4 = 5.5e-4, 5.5e-5
 
@@ -54,13 +54,13 @@ def check_contract(system: MMSystem, ff: ForceField) -> None:
 @pytest.fixture(scope="module")
 def ch3f(data_dir):
     m = read_bundle(data_dir / "ch3f/ch3f-optimized.xyz", data_dir / "ch3f/ch3f-hessian.npy")
-    return m.with_(kind=GS, name="ch3f")
+    return m.with_(stationary_point=GS, name="ch3f")
 
 
 @pytest.fixture(scope="module")
 def sn2(data_dir):
     m = read_bundle(data_dir / "sn2-ts/sn2-ts-optimized.xyz", data_dir / "sn2-ts/sn2-ts-hessian.npy")
-    return m.with_(kind=TS, name="sn2")
+    return m.with_(stationary_point=TS, name="sn2")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def ethanes(data_dir):
             fchk.with_(
                 atom_types=mol2.atom_types,
                 bonds=mol2.bonds,
-                kind=GS if name == "GS" else TS,
+                stationary_point=GS if name == "GS" else TS,
                 name=f"ethane {name}",
             )
         )
@@ -256,7 +256,9 @@ def mmo_nonbonded_pairs(path) -> list[set[tuple[int, int]]]:
 @pytest.fixture(scope="module")
 def rh(data_dir):
     folder = data_dir / "rh-enamide/training_set"
-    molecules = [m.with_(kind=TS) for m in read_structures(folder / "rh_enamide_training_set.mol2")]
+    molecules = [
+        m.with_(stationary_point=TS) for m in read_structures(folder / "rh_enamide_training_set.mol2")
+    ]
     mmo = read_mmo(folder / "rh_enamide_training_set.mmo")
     pairs = mmo_nonbonded_pairs(folder / "rh_enamide_training_set.mmo")
     fld = MM3Fld().read(data_dir / "rh-enamide/mm3.fld")

@@ -11,7 +11,7 @@ import pytest
 from q2mm import config
 from q2mm.cli import main
 from q2mm.estimate import Method, TSMethod
-from q2mm.model import FunctionalForm, StationaryKind
+from q2mm.model import FunctionalForm, StationaryPoint
 
 TABLES = {
     "": config.RunConfig,
@@ -58,7 +58,7 @@ def test_the_schema_follows_the_field_types():
 def test_choices_come_from_the_enums():
     assert config.ESTIMATE_METHODS == tuple(Method)
     assert config.TS_METHODS == tuple(TSMethod)
-    assert config.STATIONARY_KINDS == tuple(StationaryKind)
+    assert config.STATIONARY_KINDS == tuple(StationaryPoint)
     assert config.FORMS == tuple(FunctionalForm)
     estimate = main.commands["estimate"]
     choices = {p.name: tuple(p.type.choices) for p in estimate.params if isinstance(p.type, click.Choice)}

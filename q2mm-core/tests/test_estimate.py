@@ -19,24 +19,24 @@ from q2mm.io import read_structures
 from q2mm.io.macromodel import read_mmo
 from q2mm.io.mm3_fld import MM3Fld, opt_rows
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import FunctionalForm, StationaryKind
+from q2mm.model import FunctionalForm, StationaryPoint
 from q2mm.model.units import DEG_TO_RAD, MDYN_A_RAD2_TO_KCALMOL_RAD2, MDYN_A_TO_KCALMOL_A2
 from q2mm.topology import BondRules, perceive
 
-TS, GS = StationaryKind.TRANSITION_STATE, StationaryKind.GROUND_STATE
+TS, GS = StationaryPoint.TRANSITION_STATE, StationaryPoint.GROUND_STATE
 H_ANGLE = 0.5 * MDYN_A_RAD2_TO_KCALMOL_RAD2  # QFUERZA's 0.5 mdyn·Å/rad², canonical
 
 
 @pytest.fixture(scope="module")
 def ch3f(data_dir):
     m = read_bundle(data_dir / "ch3f/ch3f-optimized.xyz", data_dir / "ch3f/ch3f-hessian.npy")
-    return m.with_(kind=GS)
+    return m.with_(stationary_point=GS)
 
 
 @pytest.fixture(scope="module")
 def sn2(data_dir):
     m = read_bundle(data_dir / "sn2-ts/sn2-ts-optimized.xyz", data_dir / "sn2-ts/sn2-ts-hessian.npy")
-    return m.with_(kind=TS)
+    return m.with_(stationary_point=TS)
 
 
 def ethane(data_dir, name):
@@ -45,7 +45,7 @@ def ethane(data_dir, name):
     mol2 = read_structures(data_dir / f"ethane/{name}.mol2")[0]
     assert np.abs(fchk.coordinates - mol2.coordinates).max() < 1e-3
     return fchk.with_(
-        atom_types=mol2.atom_types, bonds=mol2.bonds, kind=TS if name == "TS" else GS, name=name
+        atom_types=mol2.atom_types, bonds=mol2.bonds, stationary_point=TS if name == "TS" else GS, name=name
     )
 
 
@@ -78,7 +78,7 @@ def test_gamma_fuerza_scales_angles(ch3f):
 
 
 def test_defaults_need_no_hessian(data_dir):
-    bare = read_bundle(data_dir / "ch3f/ch3f-optimized.xyz").with_(kind=GS)
+    bare = read_bundle(data_dir / "ch3f/ch3f-optimized.xyz").with_(stationary_point=GS)
     ff = estimate_forcefield([bare], method="defaults")
     assert all(k == 5.0 * MDYN_A_TO_KCALMOL_A2 for k in constants(ff, "bond").values())
     assert all(k == H_ANGLE for k in constants(ff, "angle").values())
@@ -153,7 +153,7 @@ def test_ts_methods_on_the_ethane_rotation_transition_state(data_dir):
 def test_only_a_declared_transition_state_is_modified(sn2, ch3f, data_dir):
     c_f = BondRules(extra_bonds=[(0, 1), (0, 2)])  # declared ground states have no partial bonds
     for kind in (GS, None):
-        declared = sn2.with_(kind=kind)
+        declared = sn2.with_(stationary_point=kind)
         assert np.array_equal(curvature_corrected(declared), sn2.hessian)
         c = estimate_forcefield([declared], method="fuerza", ts_method="C", bond_rules=c_f)
         assert c.row("bond:C-F").values["k"] < 0
@@ -161,7 +161,7 @@ def test_only_a_declared_transition_state_is_modified(sn2, ch3f, data_dir):
     # rigid-body residues (−5·10⁻⁵ for ethane), never taken for a reaction mode.
     for m in (ch3f, ethane(data_dir, "GS")):
         with pytest.raises(ConfigError, match="negative eigenvalue"):
-            estimate_forcefield([m.with_(kind=TS)], ts_method="C")
+            estimate_forcefield([m.with_(stationary_point=TS)], ts_method="C")
 
 
 def test_bad_requests_are_refused(ch3f):
@@ -181,7 +181,8 @@ def rh_estimate(data_dir):
     jaguar = [read_structures(p)[0] for p in sorted((folder / "jaguar_spe_freq_in_out").glob("*.01.in"))]
     mol2 = read_structures(folder / "rh_enamide_training_set.mol2")
     molecules = [
-        j.with_(atom_types=m.atom_types, bonds=m.bonds, kind=TS) for j, m in zip(jaguar, mol2, strict=True)
+        j.with_(atom_types=m.atom_types, bonds=m.bonds, stationary_point=TS)
+        for j, m in zip(jaguar, mol2, strict=True)
     ]
     mmo = read_mmo(folder / "rh_enamide_training_set.mmo")
     template = MM3Fld().read(data_dir / "rh-enamide/rh_hyd_enamide_start.fld")

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from q2mm.errors import UnsupportedTermError
 from q2mm.io import read_structures
-from q2mm.model import Conventions, FunctionalForm, MMSystem, Molecule, StationaryKind, TermSet
+from q2mm.model import Conventions, FunctionalForm, MMSystem, Molecule, StationaryPoint, TermSet
 from q2mm.model.units import FREQUENCY_AU_TO_CM1, HESSIAN_AU_TO_KCALMOL_A2
 from q2mm.testing.conformance import EngineConformance
 from q2mm.testing.harmonic_engine import HarmonicEngine
@@ -55,7 +55,7 @@ def test_diatomic_frequency_matches_the_closed_form():
 
 def _ch3f(data_dir) -> Molecule:
     mol = read_structures(data_dir / "ch3f" / "ch3f-hessian.npy")[0]
-    return mol.with_(kind=StationaryKind.GROUND_STATE, name="ch3f")
+    return mol.with_(stationary_point=StationaryPoint.GROUND_STATE, name="ch3f")
 
 
 def test_qm_ideal_values_make_the_qm_geometry_the_minimum(data_dir):

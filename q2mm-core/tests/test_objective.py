@@ -16,7 +16,7 @@ from q2mm.errors import ConfigError, FitFailure, UnknownPluginError
 from q2mm.estimate import estimate_forcefield
 from q2mm.executors import SerialExecutor
 from q2mm.io import read_structures
-from q2mm.model import ForceField, FunctionalForm, StationaryKind
+from q2mm.model import ForceField, FunctionalForm, StationaryPoint
 from q2mm.model.units import HESSIAN_AU_TO_KCALMOL_A2
 from q2mm.objective import Objective
 from q2mm.objective import finite_difference as fd
@@ -49,7 +49,7 @@ class Fit:
 @pytest.fixture(scope="module")
 def ch3f(data_dir) -> Fit:
     mol = read_structures(data_dir / "ch3f" / "ch3f-hessian.npy")[0].with_(
-        kind=StationaryKind.GROUND_STATE, name="ch3f"
+        stationary_point=StationaryPoint.GROUND_STATE, name="ch3f"
     )
     ff = estimate_forcefield([mol], form=FunctionalForm.HARMONIC)
     return Fit([mol], [build_system(mol, ff)], ParameterSpace.from_forcefield(ff))
@@ -60,9 +60,10 @@ def ethane(data_dir) -> Fit:
     """Ethane's staggered minimum and eclipsed rotation TS with bond and angle terms
     only (the NumPy engine has no torsions; the estimate's zero torsion rows are
     dropped and the topology is given without torsions)."""
-    kinds = {"GS": StationaryKind.GROUND_STATE, "TS": StationaryKind.TRANSITION_STATE}
+    kinds = {"GS": StationaryPoint.GROUND_STATE, "TS": StationaryPoint.TRANSITION_STATE}
     mols = [
-        read_structures(data_dir / "ethane" / f"{n}.log")[0].with_(kind=k, name=n) for n, k in kinds.items()
+        read_structures(data_dir / "ethane" / f"{n}.log")[0].with_(stationary_point=k, name=n)
+        for n, k in kinds.items()
     ]
     ff = estimate_forcefield(mols, form=FunctionalForm.HARMONIC)
     ff = ForceField(ff.form, [r for r in ff.rows if r.kind != "torsion"], ff.conventions)
@@ -353,14 +354,14 @@ import sys
 import numpy as np
 from q2mm.estimate import estimate_forcefield
 from q2mm.io import read_structures
-from q2mm.model import FunctionalForm, StationaryKind
+from q2mm.model import FunctionalForm, StationaryPoint
 from q2mm.objective import Objective
 from q2mm.parameters import ParameterSpace
 from q2mm.plugins import registry
 from q2mm.testing.harmonic_engine import HarmonicEngine
 from q2mm.topology import build_system
 mol = read_structures({str(data_dir / "ch3f" / "ch3f-hessian.npy")!r})[0]
-mol = mol.with_(kind=StationaryKind.GROUND_STATE)
+mol = mol.with_(stationary_point=StationaryPoint.GROUND_STATE)
 ff = estimate_forcefield([mol], form=FunctionalForm.HARMONIC)
 space = ParameterSpace.from_forcefield(ff)
 objective = Objective.build([mol], [build_system(mol, ff)], HarmonicEngine(), space)

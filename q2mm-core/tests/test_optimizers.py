@@ -12,7 +12,7 @@ import pytest
 from q2mm.errors import ConfigError, UnknownPluginError
 from q2mm.estimate import estimate_forcefield
 from q2mm.io import read_structures
-from q2mm.model import FunctionalForm, StationaryKind
+from q2mm.model import FunctionalForm, StationaryPoint
 from q2mm.objective import Objective
 from q2mm.optimizers.multistart import MultiStartResult
 from q2mm.parameters import ParameterSpace
@@ -51,7 +51,7 @@ class Fit:
 @pytest.fixture(scope="module")
 def fit(data_dir) -> Fit:
     mol = read_structures(data_dir / "ch3f" / "ch3f-hessian.npy")[0].with_(
-        kind=StationaryKind.GROUND_STATE, name="ch3f"
+        stationary_point=StationaryPoint.GROUND_STATE, name="ch3f"
     )
     ff = estimate_forcefield([mol], form=FunctionalForm.HARMONIC)
     return Fit(mol, build_system(mol, ff), ParameterSpace.from_forcefield(ff))

@@ -26,7 +26,7 @@ def fld(data_dir) -> ForceField:
 @pytest.fixture(scope="module")
 def ch3f_ff(data_dir) -> ForceField:
     ch3f = read_bundle(data_dir / "ch3f/ch3f-optimized.xyz", data_dir / "ch3f/ch3f-hessian.npy")
-    return estimate_forcefield([ch3f.with_(kind="ground_state")], method="fuerza")
+    return estimate_forcefield([ch3f.with_(stationary_point="ground_state")], method="fuerza")
 
 
 def active_pairs(space: ParameterSpace) -> set[tuple[str, str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from q2mm.model import StationaryKind
+from q2mm.model import StationaryPoint
 from q2mm.residuals.quality import QualityThresholds, reasons, verdict
 
 GOOD_METRICS = {
@@ -15,20 +15,20 @@ GOOD_METRICS = {
 
 
 def test_a_structure_within_every_threshold_is_good():
-    assert reasons(GOOD_METRICS, StationaryKind.GROUND_STATE, QualityThresholds()) == []
+    assert reasons(GOOD_METRICS, StationaryPoint.GROUND_STATE, QualityThresholds()) == []
     assert verdict({"a": []}, "converged") == ("good", [])
 
 
 def test_each_failed_check_is_a_reason_in_numbers():
     bad = {**GOOD_METRICS, "eigenmatrix_diagonal_r2": 0.77, "angle_rmsd_degree": 23.0}
-    found = reasons(bad, StationaryKind.GROUND_STATE, QualityThresholds())
+    found = reasons(bad, StationaryPoint.GROUND_STATE, QualityThresholds())
     assert found == ["eigenmatrix R² 0.7700 < 0.99", "angle RMSD 23.00° > 0.5"]
     assert verdict({"ethane": found}, "converged") == ("poor", [f"ethane: {r}" for r in found])
 
 
 def test_a_transition_state_whose_minimum_moved_is_told_so():
     moved = {**GOOD_METRICS, "bond_rmsd_angstrom": 0.104}
-    (reason,) = reasons(moved, StationaryKind.TRANSITION_STATE, QualityThresholds())
+    (reason,) = reasons(moved, StationaryPoint.TRANSITION_STATE, QualityThresholds())
     assert reason == "bond RMSD 0.1040 Å > 0.005 (the TSFF minimum is not at the TS)"
 
 

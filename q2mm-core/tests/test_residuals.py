@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from q2mm.errors import ConfigError
 from q2mm.estimate import invert_reaction_curvature
 from q2mm.io import read_structures
-from q2mm.model import Conventions, FunctionalForm, MMSystem, Molecule, StationaryKind, TermSet
+from q2mm.model import Conventions, FunctionalForm, MMSystem, Molecule, StationaryPoint, TermSet
 from q2mm.parameters import ParameterSpace
 from q2mm.residuals import eigenmatrix, energy, frequency, geometry, hessian, tether
 from q2mm.residuals.frequency import assign_by_overlap
@@ -24,14 +24,14 @@ from q2mm.vibrations import match_modes, normal_modes, to_wavenumbers
 @pytest.fixture(scope="module")
 def ch3f(data_dir) -> Molecule:
     return read_structures(data_dir / "ch3f" / "ch3f-hessian.npy")[0].with_(
-        kind=StationaryKind.GROUND_STATE, name="ch3f"
+        stationary_point=StationaryPoint.GROUND_STATE, name="ch3f"
     )
 
 
 @pytest.fixture(scope="module")
 def sn2(data_dir) -> Molecule:
     return read_structures(data_dir / "sn2-ts" / "sn2-ts-hessian.npy")[0].with_(
-        kind=StationaryKind.TRANSITION_STATE, name="sn2-ts"
+        stationary_point=StationaryPoint.TRANSITION_STATE, name="sn2-ts"
     )
 
 
@@ -209,9 +209,9 @@ def test_ts_method_d_gives_the_reaction_mode_zero_weight(sn2):
 
 def test_stationary_kind_is_declared_never_guessed(ch3f, sn2):
     with pytest.raises(ConfigError, match="no negative eigenvalue"):
-        frequency.build(ch3f.with_(kind=StationaryKind.TRANSITION_STATE), None)
+        frequency.build(ch3f.with_(stationary_point=StationaryPoint.TRANSITION_STATE), None)
     with pytest.raises(ConfigError, match="declares no stationary kind"):
-        eigenmatrix.build(sn2.with_(kind=None), None)
+        eigenmatrix.build(sn2.with_(stationary_point=None), None)
     with pytest.raises(ConfigError, match="unknown TS method"):
         eigenmatrix.build(sn2, None, ts_method="B")
     # A TS declared a ground state is taken at its word: its imaginary mode is a target.

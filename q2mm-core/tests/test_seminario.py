@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from q2mm.estimate import angle_constant, bond_constant
 from q2mm.io import read_structures
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import StationaryKind
+from q2mm.model import StationaryPoint
 from q2mm.model.units import BOHR_TO_ANGSTROM, HARTREE_TO_KCALMOL, MDYN_A_TO_KCALMOL_A2
 from q2mm.topology import perceive
 
@@ -148,7 +148,7 @@ def test_degenerate_eigenspaces_do_not_break_symmetry(molecule, angles, request)
 
 
 def test_linear_angle_of_the_sn2_transition_state(sn2):
-    topo = perceive(sn2.with_(kind=StationaryKind.TRANSITION_STATE))
+    topo = perceive(sn2.with_(stationary_point=StationaryPoint.TRANSITION_STATE))
     assert (1, 0, 2) in topo.angles
     k = angle_constant(sn2.coordinates, sn2.hessian, 1, 0, 2, topo.neighbours[0])
     assert np.isfinite(k) and k > 0
@@ -184,7 +184,9 @@ quaternions = st.lists(st.floats(-1, 1, allow_nan=False), min_size=4, max_size=4
     which=st.sampled_from(["ch3f", "sn2", "ethane"]),
 )
 def test_constants_are_invariant_under_rigid_motion(q, shift, which, ch3f, sn2, ethane):
-    m = {"ch3f": ch3f, "sn2": sn2.with_(kind=StationaryKind.TRANSITION_STATE), "ethane": ethane}[which]
+    m = {"ch3f": ch3f, "sn2": sn2.with_(stationary_point=StationaryPoint.TRANSITION_STATE), "ethane": ethane}[
+        which
+    ]
     r = rotation(q)
     coords = m.coordinates @ r.T + np.asarray(shift)
     big = np.kron(np.eye(m.n_atoms), r)

@@ -10,11 +10,11 @@ import pytest
 from q2mm.errors import ConfigError
 from q2mm.estimate import estimate_forcefield
 from q2mm.io import read_structures
-from q2mm.model import StationaryKind
+from q2mm.model import StationaryPoint
 from q2mm.stationary import check_declared
 from q2mm.vibrations import imaginary_frequencies
 
-GS, TS = StationaryKind.GROUND_STATE, StationaryKind.TRANSITION_STATE
+GS, TS = StationaryPoint.GROUND_STATE, StationaryPoint.TRANSITION_STATE
 
 
 @pytest.fixture(scope="module")
@@ -31,25 +31,25 @@ def test_imaginary_frequencies_are_the_qm_programs_own(ethane):
 
 
 def test_consistent_declarations_pass(ethane):
-    check_declared(ethane["GS"].with_(kind=GS), "GS.fchk")
-    check_declared(ethane["TS"].with_(kind=TS), "TS.fchk")
+    check_declared(ethane["GS"].with_(stationary_point=GS), "GS.fchk")
+    check_declared(ethane["TS"].with_(stationary_point=TS), "TS.fchk")
 
 
 def test_a_ground_state_with_an_imaginary_mode_is_refused_naming_the_file(ethane):
     with pytest.raises(ConfigError, match=r"TS\.fchk: .* declared ground_state .* 1 imaginary .* -304\.9 cm"):
-        check_declared(ethane["TS"].with_(kind=GS), "TS.fchk")
+        check_declared(ethane["TS"].with_(stationary_point=GS), "TS.fchk")
 
 
 def test_a_transition_state_without_one_is_refused_naming_the_file(ethane):
     with pytest.raises(
         ConfigError, match=r"GS\.fchk: .* declared transition_state .* \(expected 1; found: none\)"
     ):
-        check_declared(ethane["GS"].with_(kind=TS), "GS.fchk")
+        check_declared(ethane["GS"].with_(stationary_point=TS), "GS.fchk")
 
 
 def test_estimation_names_the_structure_whose_hessian_has_no_negative_eigenvalue(ethane):
     with pytest.raises(ConfigError, match=r"structure GS is declared a transition state .* no negative"):
-        estimate_forcefield([ethane["GS"].with_(kind=TS, name="GS")], ts_method="C")
+        estimate_forcefield([ethane["GS"].with_(stationary_point=TS, name="GS")], ts_method="C")
 
 
 def test_the_cli_refuses_in_one_line_with_exit_2(data_dir, tmp_path):

@@ -14,11 +14,11 @@ from q2mm.errors import ConfigError
 from q2mm.io import read_structures
 from q2mm.io.macromodel import read_mmo
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import StationaryKind
+from q2mm.model import StationaryPoint
 from q2mm.topology import BondRules, Topology, perceive, perceive_bonds
 
-TS = StationaryKind.TRANSITION_STATE
-GS = StationaryKind.GROUND_STATE
+TS = StationaryPoint.TRANSITION_STATE
+GS = StationaryPoint.GROUND_STATE
 #: Rh-enamide atoms (0-based, the same in all nine structures): Rh, the alkene's
 #: α carbon bonded to Rh, its β carbon, and the hydride migrating to the β carbon.
 RH, C_ALPHA, C_BETA, H_MIGRATING = 0, 4, 5, 17
@@ -47,14 +47,14 @@ def mmo_bonds(structure) -> set[tuple[int, int]]:
 def test_sn2_partial_bonds_are_bonds_of_the_declared_transition_state(sn2):
     c_f = {(0, 1), (0, 2)}
     c_h = {(0, 3), (0, 4), (0, 5)}
-    ts = perceive(sn2.with_(kind=TS))
+    ts = perceive(sn2.with_(stationary_point=TS))
     assert set(ts.bonds) == c_f | c_h
     assert np.allclose([np.linalg.norm(sn2.coordinates[0] - sn2.coordinates[f]) for f in (1, 2)], 1.85)
     # F–C–F is linear, every angle at the pentacoordinate carbon is there: C(5, 2) = 10.
     assert len(ts.angles) == 10 and (1, 0, 2) in ts.angles
     # Declared a ground state (or undeclared) the 1.85 Å contacts are not bonds: only a
     # declared transition state has partial bonds.
-    assert set(perceive(sn2.with_(kind=GS)).bonds) == c_h
+    assert set(perceive(sn2.with_(stationary_point=GS)).bonds) == c_h
     assert set(perceive(sn2).bonds) == c_h
 
 
@@ -71,7 +71,7 @@ def test_ethane_geometry_perception_equals_the_mol2_bonds(data_dir, name):
     fchk = read_structures(data_dir / f"ethane/{name}.fchk")[0]
     mol2 = read_structures(data_dir / f"ethane/{name}.mol2")[0]
     assert fchk.bonds is None and mol2.bonds is not None
-    assert perceive_bonds(fchk.with_(kind=TS if name == "TS" else GS)) == mol2.bonds
+    assert perceive_bonds(fchk.with_(stationary_point=TS if name == "TS" else GS)) == mol2.bonds
     topo = perceive(mol2)
     assert len(topo.angles) == 12
     # H–C–C–H: 3 × 3 torsions about the one C–C bond, each listed once, i < l.
@@ -82,7 +82,7 @@ def test_ethane_geometry_perception_equals_the_mol2_bonds(data_dir, name):
 
 
 def test_input_bonds_take_precedence_over_geometry(sn2):
-    declared = sn2.with_(kind=TS, bonds=[(0, 3), (0, 4), (0, 5), (0, 1)])
+    declared = sn2.with_(stationary_point=TS, bonds=[(0, 3), (0, 4), (0, 5), (0, 1)])
     assert perceive_bonds(declared) == ((0, 1), (0, 3), (0, 4), (0, 5))
     rules = BondRules(extra_bonds=[(2, 0)], excluded_bonds=[(0, 3)])
     assert perceive_bonds(declared, rules) == ((0, 1), (0, 2), (0, 4), (0, 5))
@@ -110,7 +110,7 @@ def test_rh_enamide_perceived_bonds_equal_the_mmo_bonds(rh):
     Rh–Cβ also makes Cβ···H a 1-3 pair (through Rh), which is never a partial bond."""
     for xyz, _, mmo in rh:
         assert xyz.bonds is None
-        ts = xyz.with_(kind=TS)
+        ts = xyz.with_(stationary_point=TS)
         reference = mmo_bonds(mmo)
         assert set(perceive_bonds(ts)) ^ reference == {(RH, C_BETA), (C_BETA, H_MIGRATING)}
         assert set(perceive_bonds(ts, BondRules(excluded_bonds=[(RH, C_BETA)]))) == reference

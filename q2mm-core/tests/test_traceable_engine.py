@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from q2mm.estimate import estimate_forcefield
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import FunctionalForm, StationaryKind
+from q2mm.model import FunctionalForm, StationaryPoint
 from q2mm.testing.conformance import EngineConformance
 from q2mm.testing.harmonic_engine import HarmonicEngine
 from q2mm.testing.registry import testing_registry
@@ -56,7 +56,7 @@ def ch3f(data_dir, jax):
 
     d = data_dir / "ch3f"
     molecule = read_bundle(d / "ch3f-optimized.xyz", hessian=d / "ch3f-hessian.npy").with_(
-        kind=StationaryKind.GROUND_STATE, name="ch3f"
+        stationary_point=StationaryPoint.GROUND_STATE, name="ch3f"
     )
     forcefield = estimate_forcefield([molecule], method="qfuerza", form=FunctionalForm.HARMONIC)
     system = build_system(molecule, forcefield)

@@ -387,7 +387,7 @@ def _qfuerza(data_dir, name: str, kind):
 
     folder = data_dir / name
     molecule = read_bundle(folder / f"{name}-optimized.xyz", hessian=folder / f"{name}-hessian.npy").with_(
-        kind=kind
+        stationary_point=kind
     )
     ff = estimate_forcefield([molecule], method="qfuerza", form="mm3")
     return build_system(molecule, ff), ff.vector()
@@ -395,16 +395,16 @@ def _qfuerza(data_dir, name: str, kind):
 
 @pytest.fixture(scope="session")
 def ch3f_qfuerza(data_dir, engine):
-    from q2mm.model import StationaryKind
+    from q2mm.model import StationaryPoint
 
-    return _qfuerza(data_dir, "ch3f", StationaryKind.GROUND_STATE)
+    return _qfuerza(data_dir, "ch3f", StationaryPoint.GROUND_STATE)
 
 
 @pytest.fixture(scope="session")
 def sn2_qfuerza(data_dir, engine):
-    from q2mm.model import StationaryKind
+    from q2mm.model import StationaryPoint
 
-    return _qfuerza(data_dir, "sn2-ts", StationaryKind.TRANSITION_STATE)
+    return _qfuerza(data_dir, "sn2-ts", StationaryPoint.TRANSITION_STATE)
 
 
 @pytest.fixture(scope="session")
@@ -449,11 +449,13 @@ def rh_enamide(data_dir, engine):
     from q2mm.io import read_structures
     from q2mm.io.macromodel import read_mmo
     from q2mm.io.mm3_fld import MM3Fld
-    from q2mm.model import StationaryKind
+    from q2mm.model import StationaryPoint
     from q2mm.topology import build_system
 
     folder = data_dir / "rh-enamide" / "training_set"
     molecule = read_structures(folder / "rh_enamide_training_set.mol2")[0]
     mmo = read_mmo(folder / "rh_enamide_training_set.mmo")[0]
     ff = MM3Fld().read(data_dir / "rh-enamide" / "mm3.fld")
-    return build_system(molecule.with_(kind=StationaryKind.TRANSITION_STATE), ff, mmo=mmo), ff.vector()
+    return build_system(
+        molecule.with_(stationary_point=StationaryPoint.TRANSITION_STATE), ff, mmo=mmo
+    ), ff.vector()

@@ -76,7 +76,7 @@ def test_ch3f_single_start_reaches_the_best_of_20_random_starts(ch3f_fit):
     full L-BFGS-B fit of the same objective the example builds (QFUERZA start, bond and
     angle parameters, eigenmatrix + geometry)."""
     from q2mm.estimate import estimate_forcefield
-    from q2mm.model import FunctionalForm, StationaryKind
+    from q2mm.model import FunctionalForm, StationaryPoint
     from q2mm.objective import Objective
     from q2mm.optimizers.multistart import MultiStart
     from q2mm.parameters import ParameterSpace
@@ -84,7 +84,7 @@ def test_ch3f_single_start_reaches_the_best_of_20_random_starts(ch3f_fit):
 
     cfg, _, summary = ch3f_fit
     molecule = read_structures(cfg.structures[0].file)[0]
-    molecule = molecule.with_(bonds=perceive(molecule).bonds, kind=StationaryKind.GROUND_STATE)
+    molecule = molecule.with_(bonds=perceive(molecule).bonds, stationary_point=StationaryPoint.GROUND_STATE)
     start = estimate_forcefield([molecule], method="qfuerza", form=FunctionalForm.MM3)
     space = ParameterSpace.from_forcefield(start, kinds=cfg.parameters.kinds)
     objective = Objective.build(
@@ -112,7 +112,7 @@ def rh_setup():
     """The example's structures, start force field, systems and OPT space, built with
     the same loading the runner uses (public APIs)."""
     from q2mm.io.macromodel import read_mmo
-    from q2mm.model import StationaryKind
+    from q2mm.model import StationaryPoint
     from q2mm.parameters import ParameterSpace
 
     cfg = load_config(RH_CONFIG)
@@ -124,7 +124,7 @@ def rh_setup():
         donor = read_structures(spec.hessian)[0]
         assert np.abs(np.asarray(donor.coordinates) - np.asarray(molecule.coordinates)).max() < 1e-4
         assert donor.elements == molecule.elements
-        molecule = molecule.with_(hessian=donor.hessian, kind=StationaryKind(spec.kind))
+        molecule = molecule.with_(hessian=donor.hessian, stationary_point=StationaryPoint(spec.kind))
         molecules.append(molecule)
         systems.append(build_system(molecule, ff, mmo=listing[spec.mmo_index]))
     space = ParameterSpace.from_forcefield(ff, sections=cfg.parameters.sections)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from q2mm.estimate import estimate_forcefield
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import StationaryKind
+from q2mm.model import StationaryPoint
 from q2mm.objective import Objective
 from q2mm.parameters import ParameterSpace
 from q2mm.testing.unbatched import Unbatched
@@ -23,10 +23,10 @@ from q2mm.topology import build_system
 @pytest.fixture(scope="module")
 def problem(data_dir):
     molecules = []
-    for name, kind in (("ch3f", StationaryKind.GROUND_STATE), ("sn2-ts", StationaryKind.TRANSITION_STATE)):
+    for name, kind in (("ch3f", StationaryPoint.GROUND_STATE), ("sn2-ts", StationaryPoint.TRANSITION_STATE)):
         folder = data_dir / name
         bundle = read_bundle(folder / f"{name}-optimized.xyz", hessian=folder / f"{name}-hessian.npy")
-        molecules.append(bundle.with_(kind=kind, name=name))
+        molecules.append(bundle.with_(stationary_point=kind, name=name))
     ff = estimate_forcefield(molecules, method="qfuerza", form="mm3")
     systems = [build_system(m, ff) for m in molecules]
     space = ParameterSpace.from_forcefield(ff, kinds=("bond", "angle"))

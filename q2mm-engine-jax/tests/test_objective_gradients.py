@@ -20,7 +20,7 @@ import pytest
 from q2mm.estimate import estimate_forcefield
 from q2mm.io import read_structures
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import StationaryKind
+from q2mm.model import StationaryPoint
 from q2mm.objective import Objective
 from q2mm.parameters import ParameterSpace
 from q2mm.topology import build_system
@@ -33,7 +33,7 @@ KINDS = ["eigenmatrix", "frequency", "hessian", "geometry"]
 def _bundle(data_dir, name, kind):
     folder = data_dir / name
     molecule = read_bundle(folder / f"{name}-optimized.xyz", hessian=folder / f"{name}-hessian.npy")
-    return molecule.with_(kind=kind, name=name)
+    return molecule.with_(stationary_point=kind, name=name)
 
 
 def _estimated(molecules):
@@ -44,13 +44,13 @@ def _estimated(molecules):
 
 @pytest.fixture(scope="module")
 def ch3f_problem(data_dir):
-    molecules = [_bundle(data_dir, "ch3f", StationaryKind.GROUND_STATE)]
+    molecules = [_bundle(data_dir, "ch3f", StationaryPoint.GROUND_STATE)]
     return molecules, *_estimated(molecules)
 
 
 @pytest.fixture(scope="module")
 def sn2_problem(data_dir):
-    molecules = [_bundle(data_dir, "sn2-ts", StationaryKind.TRANSITION_STATE)]
+    molecules = [_bundle(data_dir, "sn2-ts", StationaryPoint.TRANSITION_STATE)]
     return molecules, *_estimated(molecules)
 
 
@@ -66,7 +66,7 @@ def rh_problem():
     ff = read_forcefield(cfg.forcefield.file)
     molecule = read_structures(spec.file)[spec.index]
     molecule = molecule.with_(
-        hessian=read_structures(spec.hessian)[0].hessian, kind=StationaryKind(spec.kind)
+        hessian=read_structures(spec.hessian)[0].hessian, stationary_point=StationaryPoint(spec.kind)
     )
     system = build_system(molecule, ff, mmo=read_mmo(spec.mmo)[spec.mmo_index])
     return [molecule], [system], ParameterSpace.from_forcefield(ff, sections=cfg.parameters.sections)
@@ -75,9 +75,11 @@ def rh_problem():
 @pytest.fixture(scope="module")
 def ethane_problem(data_dir):
     molecules = []
-    for name, kind in (("GS", StationaryKind.GROUND_STATE), ("TS", StationaryKind.TRANSITION_STATE)):
+    for name, kind in (("GS", StationaryPoint.GROUND_STATE), ("TS", StationaryPoint.TRANSITION_STATE)):
         molecule = read_structures(data_dir / "ethane" / f"{name}.fchk")[0]
-        molecules.append(molecule.with_(kind=kind, name=f"ethane {name}", bonds=perceive(molecule).bonds))
+        molecules.append(
+            molecule.with_(stationary_point=kind, name=f"ethane {name}", bonds=perceive(molecule).bonds)
+        )
     return molecules, *_estimated(molecules)
 
 

@@ -22,7 +22,7 @@ from q2mm.io import read_structures
 from q2mm.io.macromodel import read_mmo
 from q2mm.io.mm3_fld import MM3Fld
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import ForceField, FunctionalForm, MMSystem, StationaryKind
+from q2mm.model import ForceField, FunctionalForm, MMSystem, StationaryPoint
 from q2mm.topology import build_system
 from q2mm.vibrations import frequencies_from_hessian
 from q2mm_engine_openmm.engine import OpenMMEngine
@@ -33,7 +33,7 @@ _REASON = (
 jax_engine_module = pytest.importorskip("q2mm_engine_jax.engine", reason=_REASON, exc_type=ImportError)
 jax_energy = pytest.importorskip("q2mm_engine_jax.energy", reason=_REASON, exc_type=ImportError)
 
-TS, GS = StationaryKind.TRANSITION_STATE, StationaryKind.GROUND_STATE
+TS, GS = StationaryPoint.TRANSITION_STATE, StationaryPoint.GROUND_STATE
 ENERGY_TOL = 1e-6  # kcal/mol
 HESSIAN_TOL = 1e-6  # of the largest |H| element
 FREQUENCY_TOL = 0.01  # cm⁻¹
@@ -92,11 +92,13 @@ def small_molecules(data_dir: Path):
         mol2 = read_structures(data_dir / f"ethane/{name}.mol2")[0]
         kind = GS if name == "GS" else TS
         ethanes.append(
-            fchk.with_(atom_types=mol2.atom_types, bonds=mol2.bonds, kind=kind, name=f"ethane-{name}")
+            fchk.with_(
+                atom_types=mol2.atom_types, bonds=mol2.bonds, stationary_point=kind, name=f"ethane-{name}"
+            )
         )
     return {
-        "ch3f": [ch3f.with_(kind=GS, name="ch3f")],
-        "sn2": [sn2.with_(kind=TS, name="sn2-ts")],
+        "ch3f": [ch3f.with_(stationary_point=GS, name="ch3f")],
+        "sn2": [sn2.with_(stationary_point=TS, name="sn2-ts")],
         "ethane": ethanes,
     }
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from q2mm.estimate import estimate_forcefield
 from q2mm.io.numpy_bundle import read_bundle
-from q2mm.model import FunctionalForm, StationaryKind
+from q2mm.model import FunctionalForm, StationaryPoint
 from q2mm.objective import Objective
 from q2mm.optimizers.scipy_methods import LBFGSB
 from q2mm.parameters import ParameterSpace
@@ -37,13 +37,13 @@ class Fit:
         return list(self.space.bounds)
 
 
-def build_fit(data_dir, folder: str, prefix: str, kind: StationaryKind, engine) -> Fit:
+def build_fit(data_dir, folder: str, prefix: str, kind: StationaryPoint, engine) -> Fit:
     d = data_dir / folder
     molecule = read_bundle(
         d / f"{prefix}-optimized.xyz",
         hessian=d / f"{prefix}-hessian.npy",
         frequencies=d / f"{prefix}-frequencies.txt",
-    ).with_(kind=kind, name=prefix)
+    ).with_(stationary_point=kind, name=prefix)
     forcefield = estimate_forcefield(
         [molecule], method="qfuerza", form=FunctionalForm.HARMONIC, ts_method="C"
     )
@@ -69,7 +69,7 @@ def engine():
 
 @pytest.fixture(scope="session")
 def ch3f(data_dir, engine) -> Fit:
-    return build_fit(data_dir, "ch3f", "ch3f", StationaryKind.GROUND_STATE, engine)
+    return build_fit(data_dir, "ch3f", "ch3f", StationaryPoint.GROUND_STATE, engine)
 
 
 @pytest.fixture(scope="session")
@@ -82,4 +82,4 @@ def scipy_reference(ch3f) -> OptimizeResult:
 @pytest.fixture(scope="session")
 def sn2(data_dir, engine) -> Fit:
     """The F⁻ + CH₃F S_N2 transition state, declared one, method C."""
-    return build_fit(data_dir, "sn2-ts", "sn2-ts", StationaryKind.TRANSITION_STATE, engine)
+    return build_fit(data_dir, "sn2-ts", "sn2-ts", StationaryPoint.TRANSITION_STATE, engine)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from q2mm.model import StationaryKind
+from q2mm.model import StationaryPoint
 from q2mm.optimizers.scipy_methods import LBFGSB
 from q2mm.plugins import registry
 
 
 def test_the_reference_is_a_saddle_point(sn2):
     molecule = sn2.objective.molecules[0]
-    assert molecule.kind == StationaryKind.TRANSITION_STATE
+    assert molecule.stationary_point == StationaryPoint.TRANSITION_STATE
     assert np.sum(np.asarray(molecule.frequencies) < 0) == 1
 
 

@@ -17,7 +17,7 @@ import click
 from . import __version__, config
 from .cli_support import plugins_in_use, user_errors
 from .estimate import Method
-from .model import StationaryKind
+from .model import StationaryPoint
 
 #: ``q2mm run --require-quality``: the fit ran but its quality verdict is poor.
 EXIT_POOR_QUALITY = 3
@@ -250,7 +250,7 @@ def convert(source: Path, target: Path, in_format, out_format, allow_loss: bool)
 @click.option(
     "--kind",
     type=click.Choice(config.STATIONARY_KINDS),
-    default=StationaryKind.GROUND_STATE.value,
+    default=StationaryPoint.GROUND_STATE.value,
     show_default=True,
     help="Stationary-point kind of every QM structure given.",
 )
@@ -281,7 +281,7 @@ def estimate(qm_files, template, method, ts_method, kind, form, output) -> None:
         if not path.is_file():
             raise ConfigError(f"{path}: file not found")
         for molecule in read_structures(path):
-            molecule = molecule.with_(kind=StationaryKind(kind))
+            molecule = molecule.with_(stationary_point=StationaryPoint(kind))
             check_declared(molecule, str(path))
             molecules.append(molecule)
     tmpl = read_forcefield(template) if template else None

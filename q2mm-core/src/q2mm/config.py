@@ -87,12 +87,12 @@ from .errors import ConfigError
 from .estimate import Method, TSMethod
 from .estimate.curvature import DEFAULT_INVERTED_EIGENVALUE, DEFAULT_TS_METHOD
 from .estimate.estimator import DEFAULT_GAMMA
-from .model import FunctionalForm, StationaryKind
+from .model import FunctionalForm, StationaryPoint
 from .residuals.quality import QualityThresholds
 
 ESTIMATE_METHODS = tuple(m.value for m in Method)
 TS_METHODS = tuple(m.value for m in TSMethod)
-STATIONARY_KINDS = tuple(k.value for k in StationaryKind)
+STATIONARY_KINDS = tuple(k.value for k in StationaryPoint)
 FORMS = tuple(f.value for f in FunctionalForm)
 #: Field metadata: the field is not a key of the file (e.g. the file's own path).
 NOT_IN_FILE = {"in_file": False}

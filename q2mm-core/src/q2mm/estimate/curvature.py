@@ -3,7 +3,7 @@
 A transition state's Hessian has one negative eigenvalue, along the reaction mode;
 projected onto the bonds and angles that make up that mode it gives negative force
 constants. Which structures are transition states is *declared*
-(:class:`~q2mm.model.StationaryKind`), never guessed from the eigenvalues, and only a
+(:class:`~q2mm.model.StationaryPoint`), never guessed from the eigenvalues, and only a
 declared transition state is ever modified:
 
 - **C** — replace the negative eigenvalue by a positive one (default 1.0 Hartree/Bohr²)
@@ -27,7 +27,7 @@ import enum
 import numpy as np
 
 from ..errors import ConfigError
-from ..model import Molecule, StationaryKind
+from ..model import Molecule, StationaryPoint
 
 #: Default positive curvature given to the reaction mode in method C, Hartree/Bohr².
 DEFAULT_INVERTED_EIGENVALUE = 1.0
@@ -89,6 +89,6 @@ def curvature_corrected(molecule: Molecule, value: float = DEFAULT_INVERTED_EIGE
     state, the QM Hessian unchanged otherwise."""
     if molecule.hessian is None:
         raise ConfigError(f"structure {molecule.name or '(unnamed)'} has no Hessian to estimate from")
-    if molecule.kind == StationaryKind.TRANSITION_STATE:
+    if molecule.stationary_point == StationaryPoint.TRANSITION_STATE:
         return invert_reaction_curvature(molecule.hessian, molecule.coordinates, value, molecule.name or "?")
     return np.asarray(molecule.hessian, dtype=float)

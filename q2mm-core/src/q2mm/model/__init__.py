@@ -1,7 +1,7 @@
 """The data model: structures, force fields, assembled systems, units."""
 
 from .forcefield import Conventions, ForceField, FunctionalForm, Row, SourceText
-from .molecule import Molecule, StationaryKind
+from .molecule import Molecule, StationaryPoint
 from .system import MMSystem, Nonbonded, TermSet
 
 __all__ = [
@@ -13,6 +13,6 @@ __all__ = [
     "Nonbonded",
     "Row",
     "SourceText",
-    "StationaryKind",
+    "StationaryPoint",
     "TermSet",
 ]

@@ -10,7 +10,7 @@ import numpy as np
 from . import elements as _elements
 
 
-class StationaryKind(enum.StrEnum):
+class StationaryPoint(enum.StrEnum):
     """Declared by the user for each structure; q2mm never guesses it from the Hessian."""
 
     GROUND_STATE = "ground_state"
@@ -55,7 +55,7 @@ class Molecule:
     hessian: np.ndarray | None = attrs.field(default=None, converter=_optional_array)
     frequencies: np.ndarray | None = attrs.field(default=None, converter=_optional_array)
     normal_modes: np.ndarray | None = attrs.field(default=None, converter=_optional_array)
-    kind: StationaryKind | None = None
+    stationary_point: StationaryPoint | None = None
     source: str | None = None
     #: Periodic cell a, b, c (Å), α, β, γ (degrees) where the structure file gives one
     #: (a Tinker XYZ box line); None for a molecule in free space.

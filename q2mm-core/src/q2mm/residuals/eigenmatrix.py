@@ -51,13 +51,17 @@ def build(
     *,
     diagonal_weight: float = DEFAULT_WEIGHTS["eigenmatrix.diagonal"],
     off_diagonal_weight: float = DEFAULT_WEIGHTS["eigenmatrix.off_diagonal"],
-    kind: str | None = None,
+    stationary_point: str | None = None,
     ts_method: str = DEFAULT_TS_METHOD.value,
     ts_curvature: float = DEFAULT_TS_CURVATURE,
 ) -> EigenmatrixResidual:
-    """``kind`` overrides the molecule's declared stationary kind."""
+    """``stationary_point`` overrides the molecule's declared stationary kind."""
     reference = mode_reference(
-        molecule, kind=kind, ts_method=ts_method, ts_curvature=ts_curvature, residual_name="eigenmatrix"
+        molecule,
+        stationary_point=stationary_point,
+        ts_method=ts_method,
+        ts_curvature=ts_curvature,
+        residual_name="eigenmatrix",
     )
     keep = reference.mode_weights()
     rows, cols = np.triu_indices(reference.n_modes, k=1)

@@ -104,13 +104,17 @@ def build(
     *,
     weight: float = DEFAULT_WEIGHTS["frequency"],
     degenerate_cm1: float = 1.0,
-    kind: str | None = None,
+    stationary_point: str | None = None,
     ts_method: str = DEFAULT_TS_METHOD.value,
     ts_curvature: float = DEFAULT_TS_CURVATURE,
 ) -> FrequencyResidual:
-    """``weight`` per cm⁻¹; ``kind`` overrides the molecule's declared stationary kind."""
+    """``weight`` per cm⁻¹; ``stationary_point`` overrides the molecule's declared stationary kind."""
     reference = mode_reference(
-        molecule, kind=kind, ts_method=ts_method, ts_curvature=ts_curvature, residual_name="frequency"
+        molecule,
+        stationary_point=stationary_point,
+        ts_method=ts_method,
+        ts_curvature=ts_curvature,
+        residual_name="frequency",
     )
     qm = to_wavenumbers(reference.eigenvalues)
     targets = to_wavenumbers(reference.targets)

@@ -52,13 +52,15 @@ def build(
     system: MMSystem,
     *,
     weight: float = DEFAULT_WEIGHTS["hessian"],
-    kind: str | None = None,
+    stationary_point: str | None = None,
     ts_method: str = DEFAULT_TS_METHOD.value,
     inverted_eigenvalue: float = DEFAULT_INVERTED_EIGENVALUE,
 ) -> HessianResidual:
-    """``weight`` per Hartree/Bohr²; ``kind`` overrides the declared stationary kind;
+    """``weight`` per Hartree/Bohr²; ``stationary_point`` overrides the declared stationary kind;
     ``inverted_eigenvalue`` (Hartree/Bohr²) is method C's replacement curvature."""
-    reference = mode_reference(molecule, kind=kind, ts_method=ts_method, residual_name="hessian")
+    reference = mode_reference(
+        molecule, stationary_point=stationary_point, ts_method=ts_method, residual_name="hessian"
+    )
     sqrt_masses = np.sqrt(np.repeat(reference.masses, 3))
     target = np.array(molecule.hessian, dtype=float)
     mode_filter = None

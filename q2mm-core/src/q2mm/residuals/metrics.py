@@ -171,7 +171,7 @@ def per_structure(errors: Errors) -> dict[str, float | None]:
 
 def _entry(molecule: Molecule, system: MMSystem, hessians: bool, relaxations: bool) -> dict[str, Any]:
     entry: dict[str, Any] = {}
-    if hessians and molecule.hessian is not None and molecule.kind is not None:
+    if hessians and molecule.hessian is not None and molecule.stationary_point is not None:
         entry["frequency"] = frequency.build(molecule, system, ts_method="D")
         entry["eigenmatrix"] = eigenmatrix.build(molecule, system, ts_method="D")
     if relaxations and any(part in system.terms and len(system.terms[part]) for part in ("bond", "angle")):

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from ..model import StationaryKind
+from ..model import StationaryPoint
 
 GOOD, POOR = "good", "poor"
 
@@ -63,7 +63,7 @@ def _fails(metric: str, value: float, thresholds: QualityThresholds) -> bool:
 
 
 def reasons(
-    metrics: Mapping[str, float | None], kind: StationaryKind | str | None, thresholds: QualityThresholds
+    metrics: Mapping[str, float | None], kind: StationaryPoint | str | None, thresholds: QualityThresholds
 ) -> list[str]:
     """Why one structure's fit is poor (empty: it is good)."""
     out = []
@@ -72,7 +72,7 @@ def reasons(
             continue
         field, _, text = _CHECKS[metric]
         reason = text.format(value=value, limit=getattr(thresholds, field))
-        if metric in _GEOMETRY and kind == StationaryKind.TRANSITION_STATE:
+        if metric in _GEOMETRY and kind == StationaryPoint.TRANSITION_STATE:
             reason += " (the TSFF minimum is not at the TS)"
         out.append(reason)
     return out

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..estimate.curvature import DEFAULT_TS_METHOD, TSMethod
-from ..model import Molecule, StationaryKind
+from ..model import Molecule, StationaryPoint
 from ..vibrations import mass_weight, normal_modes
 
 TS_METHODS = tuple(m.value for m in TSMethod)
@@ -69,16 +69,18 @@ class ModeReference:
         return w
 
 
-def declared_kind(molecule: Molecule, kind: str | StationaryKind | None) -> StationaryKind:
+def declared_stationary_point(
+    molecule: Molecule, stationary_point: str | StationaryPoint | None
+) -> StationaryPoint:
     """The stationary kind passed as an option, else the molecule's declared one."""
-    chosen = kind if kind is not None else molecule.kind
+    chosen = stationary_point if stationary_point is not None else molecule.stationary_point
     if chosen is None:
         raise ConfigError(
             f"structure {molecule.name or '?'} declares no stationary kind; "
             "set kind = 'ground_state' or 'transition_state' (q2mm never guesses it from the Hessian)"
         )
     try:
-        return StationaryKind(chosen)
+        return StationaryPoint(chosen)
     except ValueError:
         raise ConfigError(
             f"unknown stationary kind {chosen!r}; choose ground_state or transition_state"
@@ -88,7 +90,7 @@ def declared_kind(molecule: Molecule, kind: str | StationaryKind | None) -> Stat
 def mode_reference(
     molecule: Molecule,
     *,
-    kind: str | StationaryKind | None = None,
+    stationary_point: str | StationaryPoint | None = None,
     ts_method: str = DEFAULT_TS_METHOD.value,
     ts_curvature: float = DEFAULT_TS_CURVATURE,
     residual_name: str = "",
@@ -103,13 +105,13 @@ def mode_reference(
         raise ConfigError(f"unknown TS method {ts_method!r}; choose one of {', '.join(TS_METHODS)}")
     if not ts_curvature > 0:
         raise ConfigError(f"ts_curvature must be positive, got {ts_curvature}")
-    stationary = declared_kind(molecule, kind)
+    stationary = declared_stationary_point(molecule, stationary_point)
     masses = molecule.masses
     qm = normal_modes(molecule.hessian, molecule.coordinates, masses)
     eigenvalues = np.asarray(qm.eigenvalues, dtype=float)
     targets = eigenvalues.copy()
     reaction_mode = None
-    if stationary is StationaryKind.TRANSITION_STATE:
+    if stationary is StationaryPoint.TRANSITION_STATE:
         if eigenvalues[0] >= 0:
             raise ConfigError(
                 f"{name} is declared a transition state but its QM Hessian has no negative eigenvalue "

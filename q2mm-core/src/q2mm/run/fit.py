@@ -177,10 +177,10 @@ def _structures(prepared: Prepared, errors: list) -> list[dict]:
         out.append(
             {
                 "name": m.name,
-                "kind": str(m.kind),
+                "kind": str(m.stationary_point),
                 "atoms": m.n_atoms,
                 "metrics": {k: json_float(v) for k, v in metrics.items()},
-                "reasons": reasons(metrics, m.kind, prepared.config.quality),
+                "reasons": reasons(metrics, m.stationary_point, prepared.config.quality),
             }
         )
     return out

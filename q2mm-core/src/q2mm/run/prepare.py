@@ -13,7 +13,7 @@ from ..errors import ConfigError, ConversionLossError
 from ..executors import SerialExecutor
 from ..io import read_forcefield, read_structures
 from ..io.conversion import lossy_terms
-from ..model import ForceField, FunctionalForm, Molecule, StationaryKind
+from ..model import ForceField, FunctionalForm, Molecule, StationaryPoint
 from ..objective import Objective
 from ..parameters import ParameterSpace
 from ..plugins import Registry, registry
@@ -42,7 +42,9 @@ def _load_structures(cfg: RunConfig) -> list[tuple[Molecule, Any]]:
             if donor.hessian is None:
                 raise ConfigError(f"{cfg.path}: structures[{i}].hessian: {spec.hessian} holds no Hessian")
             mol = mol.with_(hessian=donor.hessian, frequencies=donor.frequencies)
-        mol = mol.with_(kind=StationaryKind(spec.kind), name=spec.name or mol.name or spec.file.stem)
+        mol = mol.with_(
+            stationary_point=StationaryPoint(spec.kind), name=spec.name or mol.name or spec.file.stem
+        )
         check_declared(mol, f"{cfg.path}: structures[{i}] ({spec.hessian or spec.file})")
         if spec.extra_bonds or spec.excluded_bonds or mol.bonds is None:
             # Fix the connectivity once, so estimation and assignment see the same bonds.

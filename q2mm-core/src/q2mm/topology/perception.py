@@ -37,7 +37,7 @@ import attrs
 import numpy as np
 
 from ..errors import ConfigError
-from ..model import Molecule, StationaryKind
+from ..model import Molecule, StationaryPoint
 from ..model import elements as _elements
 
 
@@ -157,7 +157,7 @@ def perceive_bonds(molecule: Molecule, rules: BondRules | None = None) -> tuple[
         (int(i), int(j)) for i, j in zip(*np.nonzero(upper & (dist <= reach + rules.tolerance)), strict=True)
     }
     bonds -= excluded
-    if molecule.kind == StationaryKind.TRANSITION_STATE:
+    if molecule.stationary_point == StationaryPoint.TRANSITION_STATE:
         near = Topology.from_bonds(n, bonds).bond_distances(max_distance=2)
         candidates = zip(*np.nonzero(upper & (dist <= reach + rules.partial_tolerance)), strict=True)
         bonds |= {(int(i), int(j)) for i, j in candidates if (int(i), int(j)) not in near} - excluded
