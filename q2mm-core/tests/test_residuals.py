@@ -215,7 +215,7 @@ def test_stationary_kind_is_declared_never_guessed(ch3f, sn2):
     with pytest.raises(ConfigError, match="unknown TS method"):
         eigenmatrix.build(sn2, None, ts_method="B")
     # A TS declared a ground state is taken at its word: its imaginary mode is a target.
-    as_ground = frequency.build(sn2, None, kind="ground_state")
+    as_ground = frequency.build(sn2, None, stationary_point="ground_state")
     assert as_ground.reference.reaction_mode is None
     assert as_ground.targets_cm1[0] == pytest.approx(-461.7, abs=0.05)
     with pytest.raises(ConfigError, match="needs a QM Hessian"):

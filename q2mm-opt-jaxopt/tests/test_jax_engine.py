@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from q2mm.config import load_config
-from q2mm.runner import run_fit
+from q2mm.run import run_fit
 
 pytest.importorskip(
     "q2mm_engine_jax",
