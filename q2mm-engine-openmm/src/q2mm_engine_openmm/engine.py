@@ -45,7 +45,7 @@ import attrs
 import numpy as np
 import openmm
 from openmm import unit
-from q2mm.engine_base import SessionBase, check_supported
+from q2mm.engine_base import SessionBase, check_supported, newton_step
 from q2mm.errors import ConfigError
 from q2mm.model import FunctionalForm, MMSystem
 from q2mm.protocols import Capability, Minimized
@@ -53,7 +53,6 @@ from q2mm.protocols import Capability, Minimized
 from . import __version__, units
 from .forces import FAMILIES, TERM_KINDS, build_forces
 from .platform import PlatformChoice, choose_platform
-from .relax import newton_step
 
 CAPABILITIES = frozenset({Capability.ENERGY, Capability.GRADIENT, Capability.HESSIAN, Capability.MINIMIZE})
 _FORCE_UNIT = unit.kilojoule_per_mole / unit.nanometer
@@ -75,7 +74,7 @@ class Settings:
     gradient_tolerance: float
     #: L-BFGS iterations allowed to OpenMM's minimizer (0: until it stops itself).
     max_iterations: int
-    #: Newton steps allowed after L-BFGS (see :mod:`q2mm_engine_openmm.relax`).
+    #: Newton steps allowed after L-BFGS (see :func:`q2mm.engine_base.newton_step`).
     newton_steps: int
 
 

@@ -18,7 +18,7 @@ Hessians are Tinker's analytical ones (``hessian.f``, what ``testhess`` prints).
 are complete here: MM3-HBOND, the one MM3 term missing from Tinker's analytical
 Hessian (TinkerTools/tinker#74), is never switched on, as q2mm's model has no hydrogen
 bond term. Relaxation: Tinker's L-BFGS, then Newton steps on the analytical Hessian
-(:mod:`q2mm_engine_tinker.relax`) to ``gradient_tolerance``. Parameter derivatives:
+(:func:`q2mm.engine_base.newton_step`) to ``gradient_tolerance``. Parameter derivatives:
 none (not traceable); the core takes finite differences over parameters, fanning
 sessions out over an executor; a session pickles as its system and settings and
 starts its own process where it lands.
@@ -36,7 +36,7 @@ from typing import Any
 
 import attrs
 import numpy as np
-from q2mm.engine_base import SessionBase, check_supported
+from q2mm.engine_base import SessionBase, check_supported, newton_step
 from q2mm.errors import ConfigError
 from q2mm.model import FunctionalForm, MMSystem
 from q2mm.model.units import HESSIAN_AU_TO_KCALMOL_A2
@@ -48,7 +48,6 @@ from .errors import ClampedBendWarning, TinkerError, TinkerNotFoundError
 from .keyfile import SWITCHED_OFF, TERM_KINDS, TinkerInput
 from .locate import TinkerInstall, find_tinker, tinker_version
 from .programs import Programs
-from .relax import newton_step
 
 CAPABILITIES = frozenset({Capability.ENERGY, Capability.GRADIENT, Capability.HESSIAN, Capability.MINIMIZE})
 BACKENDS = ("auto", "driver", "programs")
