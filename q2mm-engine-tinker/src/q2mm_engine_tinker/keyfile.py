@@ -26,6 +26,7 @@ from collections.abc import Callable
 import attrs
 import numpy as np
 from q2mm.errors import UnsupportedTermError
+from q2mm.io.tinker_prm import UNIT_DEFAULTS
 from q2mm.model import MMSystem
 from q2mm.model.elements import SYMBOLS
 from q2mm.model.units import DEG_TO_RAD, RAD_TO_DEG
@@ -49,16 +50,6 @@ _TERM_SWITCH = {
     "improper": "impropterm",
     "torsion": "torsionterm",
     "dipole": "dipoleterm",
-}
-_UNITS = {
-    "bondunit": 1.0,
-    "angleunit": DEG_TO_RAD**2,
-    "strbndunit": DEG_TO_RAD,
-    "ureyunit": 1.0,
-    "opbendunit": DEG_TO_RAD**2,
-    "torsionunit": 1.0,
-    "imptorunit": 1.0,
-    "impropunit": DEG_TO_RAD**2,
 }
 
 
@@ -232,7 +223,9 @@ def _header(system: MMSystem) -> list[str]:
         "parameters none",
         "digits 10",
     ]
-    lines += [f"{unit} {_number(value)}" for unit, value in _UNITS.items()]
+    lines += [
+        f"{unit} {_number(value)}" for unit, value in UNIT_DEFAULTS.items()
+    ]  # Tinker's own defaults, written out
     series = ("cubic", "quartic", "pentic", "sextic")
     lines += [
         f"bond-cubic {_number(cv.bond_cubic)}",

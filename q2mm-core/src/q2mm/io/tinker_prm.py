@@ -62,7 +62,7 @@ _TWO_SIX = 2.0 ** (1.0 / 6.0)
 
 #: Tinker's unit keywords and defaults (initprm.f): energy = unit × k × (Δ in Tinker's
 #: units: Å, degrees). The canonical factor also converts degrees to radians.
-_UNIT_DEFAULTS = {
+UNIT_DEFAULTS = {
     "bondunit": 1.0,
     "angleunit": DEG_TO_RAD**2,
     "strbndunit": DEG_TO_RAD,
@@ -179,7 +179,7 @@ class _Slot:
 
 @attrs.define
 class _Header:
-    units: dict[str, float] = attrs.Factory(lambda: dict(_UNIT_DEFAULTS))
+    units: dict[str, float] = attrs.Factory(lambda: dict(UNIT_DEFAULTS))
     conventions: dict[str, float | str] = attrs.Factory(dict)
     words: dict[str, str] = attrs.Factory(dict)
     forcefield: str = ""
@@ -209,11 +209,11 @@ def _header(lines: Sequence[str], path: str, header: _Header) -> None:
         if not fields or fields[0].startswith("#"):
             continue
         keyword, n = fields[0].lower(), index + 1
-        if keyword in _UNIT_DEFAULTS or keyword in _CONVENTION_KEYWORDS:
+        if keyword in UNIT_DEFAULTS or keyword in _CONVENTION_KEYWORDS:
             if len(fields) < 2:
                 raise ParseError(path, n, f"a number after {keyword}")
             value = fftext.number(fields[1], path, n, f"the value of {keyword}")
-            if keyword in _UNIT_DEFAULTS:
+            if keyword in UNIT_DEFAULTS:
                 if value == 0:
                     raise ParseError(path, n, f"a non-zero {keyword}", fields[1])
                 header.units[keyword] = value
