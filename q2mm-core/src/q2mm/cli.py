@@ -23,6 +23,18 @@ from .model import StationaryPoint
 EXIT_POOR_QUALITY = 3
 
 
+def _result_options(command):
+    """--json and --require-quality: what every command that produces a result takes."""
+    command = click.option(
+        "--require-quality",
+        is_flag=True,
+        help=f"Exit with code {EXIT_POOR_QUALITY} when the quality verdict is poor.",
+    )(command)
+    return click.option("--json", "as_json", is_flag=True, help="Print result.json to stdout at the end.")(
+        command
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="q2mm")
 def main() -> None:
@@ -90,12 +102,7 @@ def plugins(as_json: bool) -> None:
 @click.option("--output", type=click.Path(path_type=Path), help="Result folder (overrides the file).")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in the result folder.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-@click.option("--json", "as_json", is_flag=True, help="Print result.json to stdout at the end.")
-@click.option(
-    "--require-quality",
-    is_flag=True,
-    help=f"Exit with code {EXIT_POOR_QUALITY} when the quality verdict is poor.",
-)
+@_result_options
 @user_errors
 def run(
     config: Path, engine, optimizer, output, resume: bool, quiet: bool, as_json: bool, require_quality: bool
@@ -122,12 +129,7 @@ def run(
 )
 @click.option("--output", type=click.Path(path_type=Path), help="Result folder (default: OUTPUT-evaluate).")
 @click.option("--quiet", is_flag=True, help="No table at the end.")
-@click.option("--json", "as_json", is_flag=True, help="Print result.json to stdout at the end.")
-@click.option(
-    "--require-quality",
-    is_flag=True,
-    help=f"Exit with code {EXIT_POOR_QUALITY} when the quality verdict is poor.",
-)
+@_result_options
 @user_errors
 def evaluate(config: Path, forcefield, output, quiet: bool, as_json: bool, require_quality: bool) -> None:
     """Score a force field against CONFIG's QM data without fitting: the metrics,
