@@ -4,6 +4,7 @@ written XML against OpenMM itself, and conversions that refuse to drop terms."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import attrs
@@ -15,7 +16,8 @@ from q2mm.io.conversion import convert, lossy_terms
 from q2mm.io.frcmod import Frcmod
 from q2mm.io.openmm_xml import MM3_BOND, OpenMMXml
 from q2mm.model import Conventions, ForceField, FunctionalForm, Row
-from q2mm.model.units import DEG_TO_RAD, KJ_TO_KCAL
+from q2mm.model.units import DEG_TO_RAD, KCAL_TO_KJ, KJ_TO_KCAL
+from q2mm.topology import build_system, perceive
 
 FRCMOD = Frcmod()
 XML = OpenMMXml()
@@ -444,3 +446,177 @@ def test_harmonic_force_field_needs_no_custom_force(tmp_path):
     text = (tmp_path / "h.xml").read_text()
     assert "<HarmonicBondForce>" in text and "Custom" not in text
     assert 'k="251040"' in text and 'length="0.11"' in text  # 2 × 300 kcal/mol/Å² in kJ/mol/nm²
+
+
+def _acetaldehyde_mm3() -> ForceField:
+    """MM3-form rows for acetaldehyde (MM3 classes: 1 sp3 C, 3 carbonyl C, 7 carbonyl O,
+    5 H) with out-of-plane bends at the carbonyl carbon. The last opbend row is more
+    specific than the wildcard one before it, and q2mm picks it for the aldehyde H."""
+    v = (0.4, 0.6, 0.3)  # kcal/mol
+    torsion = {"k1": v[0], "phase1": 0.0, "k2": v[1], "phase2": math.pi, "k3": v[2], "phase3": 0.0}
+    rows = [
+        Row("bond", ("1", "3"), {"k": 4.45 * 71.94, "r0": 1.509}),
+        Row("bond", ("3", "7"), {"k": 10.1 * 71.94, "r0": 1.208}),
+        Row("bond", ("1", "5"), {"k": 4.74 * 71.94, "r0": 1.112}),
+        Row("bond", ("3", "5"), {"k": 4.15 * 71.94, "r0": 1.118}),
+        Row("angle", ("1", "3", "7"), {"k": 0.7 * 71.94, "theta0": 122.5 * DEG_TO_RAD}),
+        Row("angle", ("1", "3", "5"), {"k": 0.55 * 71.94, "theta0": 115.2 * DEG_TO_RAD}),
+        Row("angle", ("5", "3", "7"), {"k": 0.6 * 71.94, "theta0": 118.0 * DEG_TO_RAD}),
+        Row("angle", ("3", "1", "5"), {"k": 0.59 * 71.94, "theta0": 109.5 * DEG_TO_RAD}),
+        Row("angle", ("5", "1", "5"), {"k": 0.55 * 71.94, "theta0": 107.6 * DEG_TO_RAD}),
+        Row("torsion", ("5", "1", "3", "7"), torsion),
+        Row("torsion", ("5", "1", "3", "5"), {f: x / 2 for f, x in torsion.items()}),
+        Row("opbend", ("1", "3", "0", "0"), {"k": 0.4 * 71.94}),
+        Row("opbend", ("7", "3", "0", "0"), {"k": 0.8 * 71.94}),
+        Row("opbend", ("5", "3", "0", "0"), {"k": 0.05 * 71.94}),
+        Row("opbend", ("5", "3", "1", "7"), {"k": 0.3 * 71.94}),
+    ]
+    return ForceField(FunctionalForm.MM3, rows, Conventions.mm3(), name="acetaldehyde")
+
+
+def _same_rows(a: ForceField, b: ForceField) -> None:
+    first = {(r.kind, r.types, r.section): dict(r.values) for r in a.rows}
+    second = {(r.kind, r.types, r.section): dict(r.values) for r in b.rows}
+    assert first.keys() == second.keys()
+    for key, values in first.items():
+        assert second[key] == pytest.approx(values, rel=1e-12), key
+
+
+def test_opbend_rows_round_trip_through_xml(tmp_path):
+    """Out-of-plane bends go out as OpenMM's AMOEBA block (k in kJ/mol/deg², series per
+    degree) and come back as the same rows and conventions; the specific row goes first,
+    since OpenMM takes the first item that matches."""
+    ff = _acetaldehyde_mm3()
+    assert XML.losses(ff) == []
+    XML.write(ff, tmp_path / "a.xml")
+    text = (tmp_path / "a.xml").read_text()
+    opening = (
+        '<AmoebaOutOfPlaneBendForce type="ALLINGER" opbend-cubic="-0.014" opbend-quartic="5.6e-05" '
+        'opbend-pentic="-7e-07" opbend-sextic="2.2e-08">'
+    )
+    assert opening in text
+    k = 0.3 * 71.94 * KCAL_TO_KJ * DEG_TO_RAD**2  # kJ/mol/deg²
+    assert text.index(f'<Angle class1="5" class2="3" class3="1" class4="7" k="{k:.15g}"/>') < text.index(
+        '<Angle class1="5" class2="3" class3="" class4=""'
+    )
+    back = XML.read(tmp_path / "a.xml")
+    _same_rows(back, ff)
+    assert back.form == "mm3"
+    series = ("cubic", "quartic", "pentic", "sextic")
+    for name in ("bond_cubic", "bond_quartic", *(f"{p}_{n}" for p in ("angle", "opbend") for n in series)):
+        assert getattr(back.conventions, name) == pytest.approx(getattr(ff.conventions, name), rel=1e-12)
+    XML.write(back, tmp_path / "b.xml")  # unchanged: byte for byte
+    assert (tmp_path / "b.xml").read_text() == text
+    key = next(r.key for r in back.rows if r.types == ("7", "3", "0", "0"))
+    XML.write(
+        attrs.evolve(back, rows=[r.with_values(k=50.0) if r.key == key else r for r in back.rows]),
+        tmp_path / "c.xml",
+    )
+    changed = [
+        (a, b)
+        for a, b in zip(text.splitlines(), (tmp_path / "c.xml").read_text().splitlines(), strict=True)
+        if a != b
+    ]
+    assert len(changed) == 1 and 'class1="7"' in changed[0][1]
+    assert XML.read(tmp_path / "c.xml").row(key).values["k"] == pytest.approx(50.0, rel=1e-12)
+
+
+def test_opbend_series_of_the_file_are_its_conventions(tmp_path):
+    (tmp_path / "o.xml").write_text(
+        '<ForceField>\n <AmoebaOutOfPlaneBendForce type="Allinger" opbend-cubic="-0.01" '
+        'opbend-quartic="0" opbend-pentic="0" opbend-sextic="1e-8">\n'
+        '  <Angle class1="2" class2="1" class3="" class4="" k="0.05"/>\n'
+        " </AmoebaOutOfPlaneBendForce>\n</ForceField>\n"
+    )
+    ff = XML.read(tmp_path / "o.xml")
+    assert (ff.conventions.opbend_cubic, ff.conventions.opbend_sextic) == (-0.01, 1e-8)
+    (row,) = ff.rows
+    assert row.types == ("2", "1", "0", "0")
+    assert row.values["k"] == pytest.approx(0.05 * KJ_TO_KCAL / DEG_TO_RAD**2)
+
+
+def test_opbend_with_a_wildcard_centre_is_refused():
+    ff = ForceField(FunctionalForm.MM3, [Row("opbend", ("5", "0", "0", "0"), {"k": 10.0})], Conventions.mm3())
+    (lost,) = XML.losses(ff)
+    assert "wildcard out-of-plane atom or centre" in lost
+
+
+@pytest.mark.parametrize(
+    ("force", "item", "expected"),
+    [
+        ('type="ALLINGER"', 'class1="2" class2="1" class3="" class4="" k="0.05"', "opbend-cubic"),
+        ('type="W-D-C" {series}', 'class1="2" class2="1" class3="" class4="" k="0.05"', "ALLINGER"),
+        ("{series}", 'class1="2" class2="1" class3="" class4="" k="0.05"', "ALLINGER"),
+        ('type="ALLINGER" {series}', 'class1="2" class2="1" class3="" class4="" k="x"', "the k of <Angle>"),
+        ('type="ALLINGER" {series}', 'class1="2" class2="1" class3="" class4=""', "a k attribute on <Angle>"),
+        ('type="ALLINGER" {series}', 'class1="2" class2="1" type3="a" class4="" k="1"', "class3 on <Angle>"),
+    ],
+)
+def test_bad_opbend_elements_name_file_line_and_attribute(tmp_path, force, item, expected):
+    series = 'opbend-cubic="0" opbend-quartic="0" opbend-pentic="0" opbend-sextic="0"'
+    path = tmp_path / "bad.xml"
+    path.write_text(
+        f"<ForceField>\n <AmoebaOutOfPlaneBendForce {force.format(series=series)}>\n  <Angle {item}/>\n"
+        " </AmoebaOutOfPlaneBendForce>\n</ForceField>\n"
+    )
+    line = 2 if expected in ("opbend-cubic", "ALLINGER") else 3
+    with pytest.raises(ParseError, match=f"^{re.escape(str(path))}:{line}: expected .*{re.escape(expected)}"):
+        XML.read(path)
+
+
+def _allinger_energy(ff: ForceField, molecule) -> float:
+    """q2mm's opbend terms of ``molecule`` (its own assignment) in the closed form of the
+    model: k χ² [1 + series in χ°], χ the angle between l→j and the plane i–k–l."""
+    system = build_system(molecule, ff)
+    terms, values, c = system.terms["opbend"], ff.vector(), ff.conventions
+    series = (c.opbend_cubic, c.opbend_quartic, c.opbend_pentic, c.opbend_sextic)
+    xyz, energy = molecule.coordinates, 0.0
+    for (i, j, k, m), (slot,) in zip(terms.atoms, terms.slots, strict=True):
+        normal = np.cross(xyz[i] - xyz[m], xyz[k] - xyz[m])
+        normal /= np.linalg.norm(normal)
+        height = (xyz[j] - xyz[m]) @ normal
+        chi = math.atan2(abs(height), np.linalg.norm(xyz[j] - xyz[m] - height * normal))
+        energy += (
+            values[slot] * chi**2 * (1 + sum(s * (chi / DEG_TO_RAD) ** (n + 1) for n, s in enumerate(series)))
+        )
+    assert len(terms) == 3  # one per substituent of the carbonyl carbon
+    return energy
+
+
+def test_openmm_evaluates_written_opbends_as_q2mm_does(tmp_path, data_dir, openmm, openmm_app):
+    """OpenMM's AmoebaOutOfPlaneBendForce built from the written XML gives q2mm's
+    out-of-plane energy of acetaldehyde with its carbonyl carbon pushed out of plane."""
+    ff = _acetaldehyde_mm3()
+    XML.write(ff, tmp_path / "a.xml")
+    molecule = read_structures(data_dir / "validation" / "acetaldehyde" / "acetaldehyde-optimized.xyz")[0]
+    classes = ("1", "3", "7", "5", "5", "5", "5")
+    xyz = molecule.coordinates.copy()
+    neighbours = [0, 2, 6]  # of the carbonyl carbon, atom 1
+    normal = np.cross(xyz[neighbours[1]] - xyz[neighbours[0]], xyz[neighbours[2]] - xyz[neighbours[0]])
+    xyz[1] += 0.06 * normal / np.linalg.norm(normal)
+    xyz[6] -= 0.03 * normal / np.linalg.norm(normal)
+    molecule = attrs.evolve(molecule, coordinates=xyz, atom_types=classes)
+    bonds = perceive(molecule).bonds
+    names = [f"{e}{i}" for i, e in enumerate(molecule.elements)]
+    types = "".join(
+        f'<Type name="{t}" class="{t}" element="{e}" mass="1.0"/>'
+        for t, e in sorted(set(zip(classes, molecule.elements, strict=True)))
+    )
+    residue = "".join(f'<Atom name="{a}" type="{t}"/>' for a, t in zip(names, classes, strict=True))
+    residue += "".join(f'<Bond atomName1="{names[i]}" atomName2="{names[j]}"/>' for i, j in bonds)
+    (tmp_path / "residue.xml").write_text(
+        f'<ForceField><AtomTypes>{types}</AtomTypes><Residues><Residue name="ALD">{residue}</Residue>'
+        "</Residues></ForceField>"
+    )
+    topology = openmm_app.Topology()
+    res = topology.addResidue("ALD", topology.addChain())
+    atoms = [
+        topology.addAtom(a, openmm_app.Element.getBySymbol(e), res)
+        for a, e in zip(names, molecule.elements, strict=True)
+    ]
+    for i, j in bonds:
+        topology.addBond(atoms[i], atoms[j])
+    openmm_kcal = _openmm_energies(openmm, tmp_path / "a.xml", tmp_path / "residue.xml", topology, xyz)
+    ours = _allinger_energy(ff, molecule)
+    assert ours > 1e-2
+    assert openmm_kcal["CustomCompoundBondForce"] == pytest.approx(ours, rel=1e-9)

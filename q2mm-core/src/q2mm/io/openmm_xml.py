@@ -11,6 +11,19 @@ order, centre third; ``NonbondedForce`` ``<Atom>`` gives a ``vdw`` row (radius
 its 1-4 scales as the conventions. Atoms are named by ``class`` or ``type`` attributes,
 kept as written.
 
+MM3 out-of-plane bends (``opbend`` rows) are OpenMM's
+``<AmoebaOutOfPlaneBendForce type="ALLINGER">``, the block OpenMM's own AMOEBA files use
+and the only angle it evaluates, whatever the type says (so q2mm reads no other type).
+OpenMM's energy k χ² (1 + cubic χ + … + sextic χ⁴) takes χ in degrees, without ½: an
+``<Angle>`` ``k`` is kJ/mol/deg² (× kJ→kcal × (180/π)² gives the canonical k) and the
+block's ``opbend-cubic`` … ``opbend-sextic`` are the conventions of the same names as
+they stand (per degree, as MM3 states them). Its class order is the row's: ``class1``
+the out-of-plane atom, ``class2`` the trigonal centre, ``class3`` and ``class4`` the
+other two, where OpenMM writes a wildcard as an empty class and q2mm as ``"0"``.
+OpenMM bends a centre only when all three of its neighbours have an item, and takes the
+first item that matches, so q2mm writes the items with fewer wildcards first (rows
+added to a file read from XML still go at the end of the block).
+
 Custom forces hold arbitrary energy expressions, which cannot become canonical rows in
 general: they are kept in the text, named with their expression as what a conversion
 would lose. The exception are the expressions this module writes itself for MM3 terms
@@ -35,7 +48,8 @@ import attrs
 
 from ..errors import ConversionLossError, ParseError
 from ..model import Conventions, ForceField, FunctionalForm, Row, SourceText
-from ..model.units import KCAL_TO_KJ, KJ_TO_KCAL, NM_TO_ANGSTROM
+from ..model.units import KCAL_TO_KJ, KJ_TO_KCAL, NM_TO_ANGSTROM, RAD_TO_DEG
+from ..topology.assignment import WILDCARDS
 from . import fftext
 from .conversion import convention_losses
 from .textformat import TextForceFieldFormat
@@ -62,6 +76,18 @@ _ANGLE_GLOBALS = dict.fromkeys(("angle_cubic", "angle_quartic", "angle_pentic", 
 _VDW_GLOBALS = dict.fromkeys(("vdw_a", "vdw_b", "vdw_c"), 1.0)
 _OURS = {"CustomBondForce": MM3_BOND, "CustomAngleForce": MM3_ANGLE, "CustomNonbondedForce": MM3_VDW}
 _KJ_NM2 = KJ_TO_KCAL / NM_TO_ANGSTROM**2  # kJ/mol/nm² → kcal/mol/Å²
+_KJ_DEG2 = KJ_TO_KCAL * RAD_TO_DEG**2  # kJ/mol/deg² → kcal/mol/rad²
+#: The out-of-plane series attributes of <AmoebaOutOfPlaneBendForce> and their conventions
+#: (both per degree).
+_OPBEND_SERIES = {
+    "opbend-cubic": "opbend_cubic",
+    "opbend-quartic": "opbend_quartic",
+    "opbend-pentic": "opbend_pentic",
+    "opbend-sextic": "opbend_sextic",
+}
+OPBEND_TYPE = "ALLINGER"
+#: How q2mm names the wildcard other atoms of an out-of-plane bend it reads (as Tinker).
+OPBEND_WILDCARD = "0"
 
 
 _TAG = re.compile(rb"<[^>\"']*(?:(?:\"[^\"]*\"|'[^']*')[^>\"']*)*>")
@@ -160,12 +186,14 @@ class _Reader:
             element.attributes[name], self.path, element.line, f"the {name} of <{element.tag}>"
         )
 
-    def types(self, element: _Element, count: int) -> tuple[str, ...]:
+    def types(
+        self, element: _Element, count: int, prefixes: tuple[str, ...] = ("class", "type")
+    ) -> tuple[str, ...]:
         out = []
         for i in range(1, count + 1):
-            name = next((f"{p}{i}" for p in ("class", "type") if f"{p}{i}" in element.attributes), None)
+            name = next((f"{p}{i}" for p in prefixes if f"{p}{i}" in element.attributes), None)
             if name is None:
-                raise self.error(element, f"class{i} or type{i} on <{element.tag}>")
+                raise self.error(element, " or ".join(f"{p}{i}" for p in prefixes) + f" on <{element.tag}>")
             out.append(element.attributes[name])
         return tuple(out)
 
@@ -242,6 +270,20 @@ class _Reader:
                 fields[f"phase{order}"] = (f"phase{i}", 1.0)
                 i += 1
             self.add(child, "torsion", types, fields, section)
+
+    def out_of_plane_bends(self, force: _Element) -> None:
+        """Allinger out-of-plane bends; OpenMM reads their atoms by class only."""
+        kind = force.attributes.get("type")
+        if kind is None or kind.upper() != OPBEND_TYPE:
+            raise self.error(
+                force, f'type="{OPBEND_TYPE}" on <{force.tag}> (the angle OpenMM evaluates)', kind
+            )
+        for name, field in _OPBEND_SERIES.items():
+            self.out.conventions[field] = self.number(force, name)
+        for angle in self.items(force, "Angle"):
+            oop, centre, *others = self.types(angle, 4, prefixes=("class",))
+            types = (oop, centre, *(other or OPBEND_WILDCARD for other in others))
+            self.add(angle, "opbend", types, {"k": ("k", _KJ_DEG2)})
 
     def nonbonded(self, force: _Element) -> None:
         """Lennard-Jones and charges; next to q2mm's MM3 Buckingham force only the charges."""
@@ -320,6 +362,7 @@ _FORCE_READERS = {
     "HarmonicBondForce": _Reader.harmonic_bonds,
     "HarmonicAngleForce": _Reader.harmonic_angles,
     "PeriodicTorsionForce": _Reader.torsions,
+    "AmoebaOutOfPlaneBendForce": _Reader.out_of_plane_bends,
     "NonbondedForce": _Reader.nonbonded,
     "CustomBondForce": _Reader.custom_bonds,
     "CustomAngleForce": _Reader.custom_angles,
@@ -472,7 +515,7 @@ def _elements(rows: list[Row], forcefield: ForceField) -> tuple[dict[str, tuple[
     """XML elements per force for the rows OpenMM can hold: {force tag: (opening tag, items)}."""
     charges = {row.types: row for row in rows if row.kind == "charge" and row.section is None}
     blocks = _Blocks(forcefield.conventions, rows, charges)
-    for row in rows:
+    for row in sorted(rows, key=_opbend_wildcards):
         kind = _KINDS.get(row.kind)
         if _writable(blocks, row, kind):
             kind.write(blocks, row)
@@ -506,6 +549,12 @@ class _Blocks:
         else:
             pairs = [("class", name), ("charge", _format(charge)), ("sigma", sigma), ("epsilon", epsilon)]
         self.put("NonbondedForce", opening, f"<Atom {_attrs_text(pairs)}/>")
+
+
+def _opbend_wildcards(row: Row) -> int:
+    """Out-of-plane bends with fewer wildcards sort first: OpenMM takes the first item
+    that matches, q2mm the most specific row."""
+    return sum(t in WILDCARDS for t in row.types) if row.kind == "opbend" else 0
 
 
 def _writable(blocks: _Blocks, row: Row, kind: _Kind | None) -> bool:
@@ -604,6 +653,26 @@ def _periodic_terms(v: Mapping[str, float]) -> list[tuple[str, str]]:
     return values
 
 
+def _opbend(blocks: _Blocks, row: Row) -> None:
+    """An AmoebaOutOfPlaneBendForce angle, series from the conventions; OpenMM has a
+    wildcard (an empty class) only for the two other atoms."""
+    oop, centre, *others = row.types
+    if oop in WILDCARDS or centre in WILDCARDS:
+        blocks.losses.append(
+            f"row {row.key}: a wildcard out-of-plane atom or centre (OpenMM matches those by class)"
+        )
+        return
+    c = blocks.conventions
+    opening = (
+        f'<AmoebaOutOfPlaneBendForce type="{OPBEND_TYPE}" '
+        + _attrs_text([(name, _format(getattr(c, field))) for name, field in _OPBEND_SERIES.items()])
+        + ">"
+    )
+    types = (oop, centre, *("" if other in WILDCARDS else other for other in others))
+    k = _format(row.values.get("k", 0.0) / _KJ_DEG2)
+    blocks.put("AmoebaOutOfPlaneBendForce", opening, _item("Angle", types, [("k", k)]))
+
+
 def _vdw(blocks: _Blocks, row: Row) -> None:
     """Lennard-Jones, or q2mm's MM3 Buckingham force when the conventions say so."""
     v = row.values
@@ -669,6 +738,7 @@ _KINDS = {
     "bond": _Kind(frozenset({"k", "r0"}), _bond),
     "angle": _Kind(frozenset({"k", "theta0"}), _angle),
     "torsion": _Kind(_TORSION_FIELDS, _torsion),
+    "opbend": _Kind(frozenset({"k"}), _opbend),
     "vdw": _Kind(frozenset({"radius", "epsilon", "reduction"}), _vdw),
     "charge": _Kind(frozenset({"q"}), _charge),
 }
