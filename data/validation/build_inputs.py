@@ -105,7 +105,10 @@ TS = {
             [1.95, -0.45, -0.90],
         ],
     ),
-    # Cl- + CH3CH2Cl identity S_N2 at the ethyl carbon, charge -1: Cl..C..Cl collinear, 2.43 each
+    # Cl- + CH3CH2Cl identity S_N2 at the ethyl carbon, charge -1: Cl..C..Cl collinear, 2.43 each.
+    # Cs with the mirror through Cl-C-Cl and C-C: one methyl H in that plane, pointing at a Cl.
+    # The first guess (methyl H in the CH2 plane, angles 0/120/240) converged to a
+    # second-order saddle (-122.7, -41.7 cm-1), the second mode the methyl rotation.
     "ts-sn2-cl-ethylchloride": (
         ["C", "Cl", "Cl", "C", "H", "H", "H", "H", "H"],
         [
@@ -117,7 +120,7 @@ TS = {
             [-0.54, -0.935, 0],
             *[
                 (np.array([1.50, 0, 0]) + 1.09 * unit([0.334, 0.943 * np.cos(a), 0.943 * np.sin(a)])).tolist()
-                for a in np.radians([0.0, 120.0, 240.0])
+                for a in np.radians([90.0, 210.0, 330.0])
             ],
         ],
     ),

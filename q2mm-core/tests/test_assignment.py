@@ -18,6 +18,7 @@ from q2mm.io.numpy_bundle import read_bundle
 from q2mm.model import Conventions, ForceField, FunctionalForm, MMSystem, Row, StationaryPoint
 from q2mm.model.units import DEG_TO_RAD, MDYN_A_TO_KCALMOL_A2, MDYN_RAD_TO_KCALMOL_A_RAD
 from q2mm.topology import build_system, perceive
+from q2mm.topology.assignment import atom_types
 
 TS, GS = StationaryPoint.TRANSITION_STATE, StationaryPoint.GROUND_STATE
 #: Half a unit in the last digit a .mmo prints (3 or 4 decimals), plus rounding slack.
@@ -85,10 +86,12 @@ def test_ch3f_with_its_estimated_forcefield(ch3f):
     system = build_system(ch3f, ff)
     check_contract(system, ff)
     assert system.term_kinds == {"bond", "angle"} and system.nonbonded is None
+    types = atom_types(ch3f, perceive(ch3f))
+    assert types == ("C.3", "F", "H", "H", "H")
     bonds = system.terms["bond"]
     for atoms, slots in zip(bonds.atoms, bonds.slots, strict=True):
         row, field = row_of(ff, slots[0])
-        assert field == "k" and sorted(row.types) == sorted(ch3f.elements[a] for a in atoms)
+        assert field == "k" and sorted(row.types) == sorted(types[a] for a in atoms)
         assert row_of(ff, slots[1]) == (row, "r0")
     assert len(system.terms["angle"]) == 6
 

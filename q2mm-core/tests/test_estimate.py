@@ -3,8 +3,6 @@ transition-state methods C, D, E on the real CH₃F, S_N2, ethane and Rh-enamide
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from q2mm.errors import ConfigError
@@ -15,13 +13,21 @@ from q2mm.estimate import (
     estimate_forcefield,
     invert_reaction_curvature,
 )
+from q2mm.estimate.rigid_motions import allinger_angle, pyramidalization, rotor_curvature, rotor_side
 from q2mm.io import read_structures
 from q2mm.io.macromodel import read_mmo
 from q2mm.io.mm3_fld import MM3Fld, opt_rows
 from q2mm.io.numpy_bundle import read_bundle
 from q2mm.model import FunctionalForm, StationaryPoint
-from q2mm.model.units import DEG_TO_RAD, MDYN_A_RAD2_TO_KCALMOL_RAD2, MDYN_A_TO_KCALMOL_A2
+from q2mm.model.units import (
+    DEG_TO_RAD,
+    HESSIAN_AU_TO_KCALMOL_A2,
+    MDYN_A_RAD2_TO_KCALMOL_RAD2,
+    MDYN_A_TO_KCALMOL_A2,
+)
+from q2mm.residuals.geometry import torsion_angles
 from q2mm.topology import BondRules, perceive
+from q2mm.topology.typing import planar_centres
 
 TS, GS = StationaryPoint.TRANSITION_STATE, StationaryPoint.GROUND_STATE
 H_ANGLE = 0.5 * MDYN_A_RAD2_TO_KCALMOL_RAD2  # QFUERZA's 0.5 mdyn·Å/rad², canonical
@@ -83,7 +89,7 @@ def test_defaults_need_no_hessian(data_dir):
     assert all(k == 5.0 * MDYN_A_TO_KCALMOL_A2 for k in constants(ff, "bond").values())
     assert all(k == H_ANGLE for k in constants(ff, "angle").values())
     c_f = np.linalg.norm(bare.coordinates[0] - bare.coordinates[1])
-    assert ff.row("bond:C-F").values["r0"] == pytest.approx(c_f)
+    assert ff.row("bond:C.3-F").values["r0"] == pytest.approx(c_f)
     with pytest.raises(ConfigError, match="no Hessian"):
         estimate_forcefield([bare], method="fuerza")
 
@@ -91,15 +97,15 @@ def test_defaults_need_no_hessian(data_dir):
 def test_ch3f_estimate_units_and_geometry(ch3f):
     ff = estimate_forcefield([ch3f], method="fuerza")
     assert ff.form is FunctionalForm.MM3 and ff.conventions.bond_cubic == -2.55
-    c_h = ff.row("bond:C-H").values
+    c_h = ff.row("bond:C.3-H").values
     assert 4.5 < c_h["k"] / MDYN_A_TO_KCALMOL_A2 < 5.5
     coords = ch3f.coordinates
     assert c_h["r0"] == pytest.approx(np.mean([np.linalg.norm(coords[0] - coords[h]) for h in (2, 3, 4)]))
-    assert ff.row("angle:F-C-H").values["theta0"] == pytest.approx(108.6 * DEG_TO_RAD, abs=0.3 * DEG_TO_RAD)
+    assert ff.row("angle:F-C.3-H").values["theta0"] == pytest.approx(108.6 * DEG_TO_RAD, abs=0.3 * DEG_TO_RAD)
     assert estimate_forcefield([ch3f], form="harmonic").conventions.bond_cubic == 0.0
 
 
-def test_rows_average_over_every_structure_and_torsions_start_at_zero(data_dir):
+def test_rows_average_over_every_structure(data_dir):
     gs, ts = ethane(data_dir, "GS"), ethane(data_dir, "TS")
     ff = estimate_forcefield([gs, ts], method="fuerza", ts_method="D")
     c_h = [
@@ -110,9 +116,53 @@ def test_rows_average_over_every_structure_and_torsions_start_at_zero(data_dir):
     ]
     assert len(c_h) == 12
     assert ff.row("bond:C3-HC").values["k"] == pytest.approx(np.mean(c_h), rel=1e-12)
-    torsion = ff.row("torsion:HC-C3-C3-HC").values
-    assert dict(torsion) == {"k1": 0.0, "phase1": 0.0, "k2": 0.0, "phase2": math.pi, "k3": 0.0, "phase3": 0.0}
     assert [r.kind for r in ff.rows] == ["bond", "bond", "angle", "angle", "torsion"]
+
+
+@pytest.mark.parametrize("which", ["GS", "TS"])
+def test_torsions_start_at_the_qm_rotor_curvature(which, data_dir):
+    """Ethane's nine H–C–C–H torsions reproduce the QM curvature of rotating one methyl
+    group, threefold, each with the QM geometry its minimum: V3 > 0 for the staggered
+    ground state; for the eclipsed rotation TS V3 < 0, holding the TS as a minimum as
+    firmly as QM curves away from it (magnitude of its negative curvature)."""
+    m = ethane(data_dir, which)
+    topology = perceive(m)
+    c1, c2 = next((i, j) for i, j in topology.bonds if m.elements[i] == m.elements[j] == "C")
+    qm = rotor_curvature(m.coordinates, m.hessian, c1, c2, rotor_side(topology, c1, c2))
+    assert (qm > 0) == (which == "GS")
+    torsion = estimate_forcefield([m]).row("torsion:HC-C3-C3-HC").values
+    assert torsion["k1"] == torsion["k2"] == 0.0
+    assert (torsion["k3"] > 0) == (which == "GS")
+    phi = torsion_angles(m.coordinates, np.array(topology.torsions), np)
+    mm = float(np.sum(-9.0 * torsion["k3"] * np.cos(3.0 * phi)))
+    assert mm == pytest.approx(abs(qm), rel=1e-10)
+
+
+def test_out_of_plane_rows_at_planar_centres_only(data_dir):
+    """Acetaldehyde: one planar centre (the carbonyl C), three opbend rows keyed by the
+    out-of-plane atom, whose Σ k χ² curvature along pyramidalization is the QM one; the
+    harmonic form gets one improper there instead."""
+    m = read_bundle(
+        data_dir / "validation/acetaldehyde/acetaldehyde-optimized.xyz",
+        data_dir / "validation/acetaldehyde/acetaldehyde-hessian.npy",
+    ).with_(stationary_point=GS)
+    topology = perceive(m)
+    (centre,) = planar_centres(m.coordinates, topology)
+    assert m.elements[centre] == "C" and "O" in {m.elements[n] for n in topology.neighbours[centre]}
+    ff = estimate_forcefield([m])
+    opbend = {r.key: r.values["k"] for r in ff.rows if r.kind == "opbend"}
+    assert set(opbend) == {"opbend:H-C.2-0-0", "opbend:O.2-C.2-0-0", "opbend:C.3-C.2-0-0"}
+    d = pyramidalization(m.coordinates, centre, topology.neighbours[centre])
+    qm = float(d.ravel() @ m.hessian @ d.ravel()) * HESSIAN_AU_TO_KCALMOL_A2
+    step = 1e-4
+    chi2 = [
+        sum(allinger_angle(m.coordinates + s * step * d, *q) ** 2 for q in topology.out_of_plane)
+        for s in (-1, 0, 1)
+    ]
+    mm = opbend["opbend:H-C.2-0-0"] * (chi2[0] - 2 * chi2[1] + chi2[2]) / step**2
+    assert mm == pytest.approx(qm, rel=1e-4)
+    harmonic = estimate_forcefield([m], form="harmonic")
+    assert [r.kind for r in harmonic.rows if r.kind in ("opbend", "improper")] == ["improper"]
 
 
 @pytest.mark.parametrize("which", ["sn2", "ethane"])

@@ -201,7 +201,7 @@ def test_engine_nan_everywhere_fails(fit, name):
 def test_engine_nan_met_mid_run_fails_with_the_best_point(fit, name):
     """The fit wants a stiffer C–H bond; past 2 % the engine returns NaN. The run must
     end failed — never converged at the wall — and report the best finite point."""
-    slot = fit.space.groups[fit.space.ids.index("bond:C-H.k")][0]
+    slot = fit.space.groups[fit.space.ids.index("bond:C.3-H.k")][0]
     start_k = fit.space.forcefield.vector()[slot]
     objective = fit.objective(
         engine=NaNEngine(watch=slot, limit=1.02 * start_k), terms=[("eigenmatrix", 1.0, {})]
@@ -239,7 +239,7 @@ def test_lbfgsb_steps_back_from_trial_points_whose_relaxation_fails(fit):
     """The fit stiffens the C–H bond; relaxations fail just beyond its optimal force
     constant, so line-search trials overshooting it fail. L-BFGS-B must step back
     from them and end where the undisturbed fit ends, never at a penalty value."""
-    slot = fit.space.groups[fit.space.ids.index("bond:C-H.k")][0]
+    slot = fit.space.groups[fit.space.ids.index("bond:C.3-H.k")][0]
     lbfgsb = registry().create("optimizer", "scipy:lbfgsb")
     plain = lbfgsb.minimize(fit.objective(), fit.x0, fit.space.bounds)
     start, best = fit.space.forcefield.vector()[slot], fit.space.expand(plain.x, np)[slot]

@@ -84,38 +84,40 @@ def test_kinds_without_fields_take_all_fields_of_a_kind_with_no_default(fld):
 
 
 def test_tied_rows_move_together(ch3f_ff):
-    space = ParameterSpace.from_forcefield(ch3f_ff, tie=[["angle:F-C-H", "angle:H-C-H"]])
-    assert "angle:F-C-H.k|angle:H-C-H.k" in space.ids
-    g = space.ids.index("angle:F-C-H.k|angle:H-C-H.k")
-    start = [ch3f_ff.row("angle:F-C-H").values["k"], ch3f_ff.row("angle:H-C-H").values["k"]]
+    space = ParameterSpace.from_forcefield(ch3f_ff, tie=[["angle:F-C.3-H", "angle:H-C.3-H"]])
+    assert "angle:F-C.3-H.k|angle:H-C.3-H.k" in space.ids
+    g = space.ids.index("angle:F-C.3-H.k|angle:H-C.3-H.k")
+    start = [ch3f_ff.row("angle:F-C.3-H").values["k"], ch3f_ff.row("angle:H-C.3-H").values["k"]]
     assert space.x0[g] == pytest.approx(np.mean(start))
     x = np.array(space.x0)
     x[g] = 41.5
     fitted = space.forcefield_at(x)
-    assert fitted.row("angle:F-C-H").values["k"] == fitted.row("angle:H-C-H").values["k"] == 41.5
+    assert fitted.row("angle:F-C.3-H").values["k"] == fitted.row("angle:H-C.3-H").values["k"] == 41.5
     # Rows tied by key share every active field; parameter ids tie just those.
-    assert "angle:F-C-H.theta0|angle:H-C-H.theta0" in space.ids
-    only_k = ParameterSpace.from_forcefield(ch3f_ff, tie=[["angle:F-C-H.k", "angle:H-C-H.k"]])
+    assert "angle:F-C.3-H.theta0|angle:H-C.3-H.theta0" in space.ids
+    only_k = ParameterSpace.from_forcefield(ch3f_ff, tie=[["angle:F-C.3-H.k", "angle:H-C.3-H.k"]])
     assert only_k.size == space.size + 1
-    assert {"angle:F-C-H.theta0", "angle:H-C-H.theta0", "angle:F-C-H.k|angle:H-C-H.k"} <= set(only_k.ids)
+    assert {"angle:F-C.3-H.theta0", "angle:H-C.3-H.theta0", "angle:F-C.3-H.k|angle:H-C.3-H.k"} <= set(
+        only_k.ids
+    )
     with pytest.raises(ConfigError, match="bond:C-X"):
-        ParameterSpace.from_forcefield(ch3f_ff, tie=[["bond:C-H", "bond:C-X"]])
+        ParameterSpace.from_forcefield(ch3f_ff, tie=[["bond:C.3-H", "bond:C-X"]])
     with pytest.raises(ConfigError, match="mixes"):
-        ParameterSpace.from_forcefield(ch3f_ff, tie=[["bond:C-H", "angle:H-C-H"]])
+        ParameterSpace.from_forcefield(ch3f_ff, tie=[["bond:C.3-H", "angle:H-C.3-H"]])
 
 
 def test_negative_force_constants_are_refused_unless_allowed(ch3f_ff):
-    row = ch3f_ff.row("bond:C-H")
+    row = ch3f_ff.row("bond:C.3-H")
     negative = ForceField(
         ch3f_ff.form, [r if r.key != row.key else row.with_values(k=-10.0) for r in ch3f_ff.rows]
     )
-    with pytest.raises(ConfigError, match=r"bond:C-H\.k"):
+    with pytest.raises(ConfigError, match=r"bond:C.3-H\.k"):
         ParameterSpace.from_forcefield(negative)
     space = ParameterSpace.from_forcefield(negative, allow_negative=True)
-    lower, upper = space.bounds[space.ids.index("bond:C-H.k")]
+    lower, upper = space.bounds[space.ids.index("bond:C.3-H.k")]
     assert lower == -upper == -PHYSICAL_BOUNDS["bond"]["k"][1]
     # Ideal values never go negative, whatever is allowed.
-    assert space.bounds[space.ids.index("bond:C-H.r0")][0] > 0
+    assert space.bounds[space.ids.index("bond:C.3-H.r0")][0] > 0
 
 
 def test_fractional_bounds_and_refusing_results_outside(ch3f_ff):
@@ -180,7 +182,7 @@ def test_unbounded_sides_survive_json():
 @settings(max_examples=30, deadline=None)
 @given(st.data())
 def test_fitted_values_land_where_the_groups_say(ch3f_ff, data):
-    space = ParameterSpace.from_forcefield(ch3f_ff, tie=[["angle:F-C-H", "angle:H-C-H"]])
+    space = ParameterSpace.from_forcefield(ch3f_ff, tie=[["angle:F-C.3-H", "angle:H-C.3-H"]])
     x = np.array([data.draw(st.floats(lo, hi)) for lo, hi in space.bounds])
     values = space.forcefield_at(x).vector()
     for g, group in enumerate(space.groups):

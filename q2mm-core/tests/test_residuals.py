@@ -297,8 +297,8 @@ def test_tether_measures_relative_change_of_strengths_and_absolute_of_geometry(c
     residual = tether.build(space)
     x = np.array(space.x0)
     assert np.abs(residual.evaluate({"values": space.expand(x)}, np)).max() == 0.0
-    k = space.ids.index("bond:C-H.k")
-    r0 = space.ids.index("bond:C-H.r0")
+    k = space.ids.index("bond:C.3-H.k")
+    r0 = space.ids.index("bond:C.3-H.r0")
     x[k] *= 1.1
     x[r0] += 0.05
     r = residual.evaluate({"values": space.expand(x)}, np)

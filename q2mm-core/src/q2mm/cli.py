@@ -176,6 +176,7 @@ _COLUMNS = (
     ("bond Å", "bond_rmsd_angstrom", "{:.4f}"),
     ("angle °", "angle_rmsd_degree", "{:.2f}"),
     ("dihedral °", "dihedral_rmsd_degree", "{:.2f}"),
+    ("lowest ν cm⁻¹", "lowest_mm_frequency_cm1", "{:.0f}"),
 )
 
 

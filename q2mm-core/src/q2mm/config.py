@@ -39,6 +39,10 @@ Schema (every key optional unless marked)::
     tie = [["bond:C-H", "bond:C-F"]]# rows sharing fitted values
     allow_negative = false
     fractional_bounds = 0.5         # optional ± fraction around the start
+    r0_window = 0.05                # Å around the QM bond lengths (q2mm.windows)
+    theta0_window = 5.0             # degrees around the QM angles
+    partial_window_factor = 4.0     # wider for a TS's partial bonds
+    force_constant_floor = 0.1      # bond/angle k ≥ this × start
 
     [[structures]]                  # required, at least one
     file = "ch3f-hessian.npy"       # required: any reader plugin
@@ -63,6 +67,7 @@ Schema (every key optional unless marked)::
     max_bond_rmsd_angstrom = 0.005
     max_angle_rmsd_degree = 0.5
     max_dihedral_rmsd_degree = 2.0
+    min_mm_frequency_cm1 = 0.0      # at the QM geometry; negative = imaginary
 
     [report]
     html = true                     # write report.html (q2mm report) beside result.json
@@ -89,6 +94,7 @@ from .estimate.curvature import DEFAULT_INVERTED_EIGENVALUE, DEFAULT_TS_METHOD
 from .estimate.estimator import DEFAULT_GAMMA
 from .model import FunctionalForm, StationaryPoint
 from .residuals.quality import QualityThresholds
+from .windows import Windows
 
 ESTIMATE_METHODS = tuple(m.value for m in Method)
 TS_METHODS = tuple(m.value for m in TSMethod)
@@ -96,6 +102,7 @@ STATIONARY_KINDS = tuple(k.value for k in StationaryPoint)
 FORMS = tuple(f.value for f in FunctionalForm)
 #: Field metadata: the field is not a key of the file (e.g. the file's own path).
 NOT_IN_FILE = {"in_file": False}
+_WINDOWS = Windows()
 
 
 @attrs.frozen
@@ -145,6 +152,16 @@ class ParameterSpec:
     tie: tuple[tuple[str, ...], ...] = ()
     allow_negative: bool = False
     fractional_bounds: float | None = None
+    r0_window: float = _WINDOWS.r0_window
+    theta0_window: float = _WINDOWS.theta0_window
+    partial_window_factor: float = _WINDOWS.partial_window_factor
+    force_constant_floor: float = _WINDOWS.force_constant_floor
+
+    @property
+    def windows(self) -> Windows:
+        return Windows(
+            self.r0_window, self.theta0_window, self.partial_window_factor, self.force_constant_floor
+        )
 
 
 @attrs.frozen
@@ -286,9 +303,13 @@ def _same(value: Any) -> Any:
 def _parameters(c: _Checker, pp: dict) -> ParameterSpec:
     if not all(isinstance(group, list) for group in pp.get("tie", [])):
         raise c.fail("parameters.tie", "expected an array of arrays of row keys")
+    for key in attrs.fields_dict(Windows):
+        if key in pp and not pp[key] >= 0:
+            raise c.fail(f"parameters.{key}", f"expected a number ≥ 0, got {pp[key]}")
     converters = {
         "tie": lambda v: tuple(c.strings(g, "parameters.tie") for g in v),
         "fractional_bounds": float,
+        **dict.fromkeys(attrs.fields_dict(Windows), float),
         **{
             k: (lambda v, k=k: c.strings(v, f"parameters.{k}"))
             for k in ("kinds", "fields", "sections", "rows")

@@ -38,8 +38,10 @@ dipole         position        0 … 1                          fraction along t
 Force constants (``FORCE_CONSTANT_FIELDS``) may go negative only when the user allows
 it (``allow_negative``: their lower bound becomes minus the upper one). A starting
 value outside its bounds is refused (:class:`~q2mm.errors.ConfigError`), never
-clipped. ``fractional_bounds`` f narrows each active value to ``x0 ± f·|x0|`` inside
-the physical bounds (a zero start keeps the physical bounds: there is no scale to take
+clipped. Inside these, :mod:`q2mm.windows` keeps ideal values near the QM geometry
+and force constants off zero (the ``limits`` a run passes; a group's limits always
+hold its start). ``fractional_bounds`` f narrows each active value to ``x0 ± f·|x0|``
+inside the physical bounds (a zero start keeps the physical bounds: there is no scale to take
 a fraction of).
 
 The default active set — what a Q2MM fit moves unless told otherwise — is bond k and
@@ -50,7 +52,7 @@ phases, van der Waals, charges and dipoles stay frozen.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -233,6 +235,7 @@ class ParameterSpace:
         tie: Sequence[Sequence[str]] = (),
         allow_negative: bool = False,
         fractional_bounds: float | None = None,
+        limits: Mapping[int, tuple[float, float]] | None = None,
     ) -> ParameterSpace:
         """Select the active parameters; every criterion given must hold.
 
@@ -243,7 +246,9 @@ class ParameterSpace:
         ``Row.section`` and ``Row.key``) narrow it further, e.g. ``sections=["*OPT"]``
         for only a MacroModel OPT substructure. ``tie`` lists groups that share one
         fitted value (started at their mean): groups of parameter ids, or groups of row
-        keys whose same-named active fields are tied field by field."""
+        keys whose same-named active fields are tied field by field. ``limits`` narrow
+        the physical bounds per full-vector slot (:func:`q2mm.windows.limits`); a
+        tied group takes the narrowest of its members'."""
         if fractional_bounds is not None and not fractional_bounds > 0:
             raise ConfigError(f"fractional_bounds must be positive, got {fractional_bounds}")
         kinds, fields, sections, rows = (
@@ -283,6 +288,9 @@ class ParameterSpace:
         for group in groups:
             start = float(np.mean(values[list(group)]))
             lo, hi = physical_bounds(*kind_field[group[0]], allow_negative)
+            for slot in group:
+                narrow_lo, narrow_hi = (limits or {}).get(slot, (lo, hi))
+                lo, hi = max(lo, min(narrow_lo, start)), min(hi, max(narrow_hi, start))
             if fractional_bounds is not None and start != 0.0:
                 lo, hi = (
                     max(lo, start - fractional_bounds * abs(start)),

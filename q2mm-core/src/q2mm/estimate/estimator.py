@@ -23,9 +23,16 @@ With a ``template`` the matching rows are filled (bond k and r0, angle k and the
 and every other row is kept; rows are assigned to terms exactly as
 :func:`q2mm.topology.build_system` assigns them (pass ``mmo`` structures to use
 MacroModel's row links, ``sections`` to fill only the rows of those sections, e.g. a
-MacroModel OPT substructure). Without one, rows are created keyed by atom type (element
-symbols where a structure has no types): one per bond and angle type, and a torsion row
-with k1 = k2 = k3 = 0 (phases 0, π, 0) for every torsion type, for the fit to set.
+MacroModel OPT substructure). Without one, rows are created keyed by atom type (the
+structure's own, else the hybridization types of :mod:`q2mm.topology.typing`) for
+every term a chemist expects: one per bond and angle type; a torsion row (MM3's
+k1, k2, k3 with phases 0, π, 0) for every torsion type, its twofold (both ends planar)
+or threefold component started from the QM curvature of rotation about the bond;
+and at every planar trigonal centre out-of-plane rows — MM3 form: ``opbend`` rows
+keyed (out-of-plane atom, centre, wildcards), harmonic form: one ``improper`` per
+centre — started from the QM curvature of pyramidalization
+(:mod:`q2mm.estimate.rigid_motions`; torsions about ring bonds start at zero, as do
+torsion and out-of-plane rows under ``defaults``, which reads no Hessian).
 """
 
 from __future__ import annotations
@@ -43,7 +50,16 @@ from ..model import Conventions, ForceField, FunctionalForm, Molecule, Row
 from ..model.units import MDYN_A_RAD2_TO_KCALMOL_RAD2, MDYN_A_TO_KCALMOL_A2
 from ..topology import BondRules, Topology, bonded_rows, perceive
 from ..topology.assignment import atom_types
+from ..topology.typing import planar_centres
 from .curvature import DEFAULT_INVERTED_EIGENVALUE, DEFAULT_TS_METHOD, TSMethod, curvature_corrected
+from .rigid_motions import (
+    allinger_angle,
+    improper_angle,
+    out_of_plane_constant,
+    rotor_curvature,
+    rotor_side,
+    torsion_starts,
+)
 from .seminario import angle_constant, bond_constant
 
 #: QFUERZA's constant for angles with a hydrogen outer atom, and the "defaults"
@@ -103,22 +119,83 @@ def _angle(coords: np.ndarray, i: int, j: int, k: int) -> float:
     return float(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1.0, 1.0)))
 
 
-def _typed_rows(molecule: Molecule, topology: Topology, rows: dict[str, Row]):
-    """Rows keyed by atom type for a structure (no template), created as they are met."""
-    types = atom_types(molecule)
+class _TypedRows:
+    """Rows keyed by atom type for structures estimated without a template, created as
+    they are met, with the starts each structure gives them."""
 
-    def row(kind: str, atoms: Sequence[int], values: dict[str, float]) -> Row:
-        key_types = tuple(types[a] for a in atoms)
-        key_types = min(key_types, key_types[::-1])
+    def __init__(self, form: FunctionalForm) -> None:
+        self.form = form
+        self.rows: dict[str, Row] = {}
+        #: row key → field → one start per term (and structure) that row covers
+        self.starts: dict[str, dict[str, list[float]]] = {}
+
+    def row(self, kind: str, key_types: tuple[str, ...], values: dict[str, float]) -> Row:
         new = Row(kind, key_types, values)
-        return rows.setdefault(new.key, new)
+        return self.rows.setdefault(new.key, new)
 
-    bonds = {b: row("bond", b, {"k": 0.0, "r0": 0.0}) for b in topology.bonds}
-    angles = {a: row("angle", a, {"k": 0.0, "theta0": 0.0}) for a in topology.angles}
-    torsion = {"k1": 0.0, "phase1": 0.0, "k2": 0.0, "phase2": math.pi, "k3": 0.0, "phase3": 0.0}
-    for t in topology.torsions:
-        row("torsion", t, torsion)
-    return bonds, angles
+    def chain(self, kind: str, types: Sequence[str], atoms: Sequence[int], values: dict[str, float]) -> Row:
+        """A bond, angle or torsion row: its types read either way, the lesser first."""
+        key_types = tuple(types[a] for a in atoms)
+        return self.row(kind, min(key_types, key_types[::-1]), values)
+
+    def start(self, row: Row, field: str, value: float) -> None:
+        self.starts.setdefault(row.key, {}).setdefault(field, []).append(value)
+
+    def add(self, molecule: Molecule, topology: Topology, hessian: np.ndarray | None):
+        """This structure's bond and angle rows (for the Seminario starts) after adding
+        its torsion and out-of-plane rows with their starts (:mod:`.rigid_motions`)."""
+        types = atom_types(molecule, topology)
+        bonds = {b: self.chain("bond", types, b, {"k": 0.0, "r0": 0.0}) for b in topology.bonds}
+        angles = {a: self.chain("angle", types, a, {"k": 0.0, "theta0": 0.0}) for a in topology.angles}
+        torsion = {"k1": 0.0, "phase1": 0.0, "k2": 0.0, "phase2": math.pi, "k3": 0.0, "phase3": 0.0}
+        torsions = {t: self.chain("torsion", types, t, torsion) for t in topology.torsions}
+        coords = molecule.coordinates
+        planar = planar_centres(coords, topology)
+        if hessian is not None:
+            for j, k in topology.bonds:
+                self.rotor(coords, hessian, topology, torsions, planar, j, k)
+        for centre in planar:
+            self.out_of_plane(coords, hessian, topology, types, centre)
+        return bonds, angles
+
+    def rotor(self, coords, hessian, topology, torsions, planar, j: int, k: int) -> None:
+        about = [t for t in torsions if {t[1], t[2]} == {j, k}]
+        sides = [(j, k, rotor_side(topology, j, k)), (k, j, rotor_side(topology, k, j))]
+        if not about or sides[0][2] is None:
+            return
+        fixed, turned, side = min(sides, key=lambda s: len(s[2]))
+        n = 2 if j in planar and k in planar else 3
+        curvature = rotor_curvature(coords, hessian, fixed, turned, side)
+        for t, value in zip(about, torsion_starts(coords, about, curvature, n), strict=True):
+            self.start(torsions[t], f"k{n}", value)
+
+    def out_of_plane(self, coords, hessian, topology: Topology, types, centre: int) -> None:
+        neighbours = topology.neighbours[centre]
+        if self.form is FunctionalForm.MM3:
+            quads = [q for q in topology.out_of_plane if q[1] == centre]
+            measures = [functools.partial(_allinger, quad=q) for q in quads]
+            rows = [self.row("opbend", (types[q[3]], types[centre], "0", "0"), {"k": 0.0}) for q in quads]
+        else:
+            quad = (centre, *sorted(neighbours, key=lambda a: types[a]))
+            measures = [functools.partial(_improper, quad=quad)]
+            rows = [self.row("improper", tuple(types[a] for a in quad), {"k": 0.0, "phi0": 0.0})]
+            self.start(rows[0], "phi0", measures[0](coords))
+        k = 0.0 if hessian is None else out_of_plane_constant(coords, hessian, centre, neighbours, measures)
+        for row in rows:
+            self.start(row, "k", k)
+
+    def filled(self, row: Row) -> Row:
+        """``row`` with the mean start of each field it has starts for."""
+        starts = self.starts.get(row.key, {})
+        return row.with_values(**{field: float(np.mean(v)) for field, v in starts.items()}) if starts else row
+
+
+def _allinger(coordinates: np.ndarray, quad: tuple[int, int, int, int]) -> float:
+    return allinger_angle(coordinates, *quad)
+
+
+def _improper(coordinates: np.ndarray, quad: tuple[int, int, int, int]) -> float:
+    return improper_angle(coordinates, *quad)
 
 
 def estimate_forcefield(
@@ -150,7 +227,8 @@ def estimate_forcefield(
     if mmo is not None and (template is None or len(mmo) != len(molecules)):
         raise ConfigError("mmo structures need a template and one per structure")
 
-    created: dict[str, Row] = {}
+    form = _choice(FunctionalForm, form, "functional form")
+    typed = _TypedRows(form) if template is None else None
     bond_k: dict[str, list[float]] = {}
     bond_r: dict[str, list[float]] = {}
     angle_k: dict[str, list[float]] = {}
@@ -158,13 +236,13 @@ def estimate_forcefield(
     hydrogen_angle = HYDROGEN_ANGLE_MDYN * MDYN_A_RAD2_TO_KCALMOL_RAD2
     for n, molecule in enumerate(molecules):
         topology = perceive(molecule, bond_rules)
-        if template is None:
-            bonds, angles = _typed_rows(molecule, topology, created)
+        curvatures = None if method is Method.DEFAULTS else _Curvatures(molecule, ts, inverted_eigenvalue)
+        if typed is not None:
+            bonds, angles = typed.add(molecule, topology, None if curvatures is None else curvatures.as_is)
         else:
             link = None if mmo is None else mmo[n]
             bonds, angles = bonded_rows(molecule, template, topology=topology, mmo=link)
         coords = molecule.coordinates
-        curvatures = None if method is Method.DEFAULTS else _Curvatures(molecule, ts, inverted_eigenvalue)
         for (i, j), row in bonds.items():
             bond_r.setdefault(row.key, []).append(float(np.linalg.norm(coords[i] - coords[j])))
             if curvatures is None:
@@ -203,8 +281,9 @@ def estimate_forcefield(
             source=template.source,
             equivalences=template.equivalences,
         )
-    form = _choice(FunctionalForm, form, "functional form")
     conventions = Conventions.mm3() if form is FunctionalForm.MM3 else Conventions()
-    order = {"bond": 0, "angle": 1, "torsion": 2}
-    rows = sorted(created.values(), key=lambda r: order[r.kind])
-    return ForceField(form, [filled(row) for row in rows], conventions, name=f"{method.value} estimate")
+    order = {"bond": 0, "angle": 1, "torsion": 2, "opbend": 3, "improper": 3}
+    rows = sorted(typed.rows.values(), key=lambda r: order[r.kind])
+    return ForceField(
+        form, [typed.filled(filled(row)) for row in rows], conventions, name=f"{method.value} estimate"
+    )

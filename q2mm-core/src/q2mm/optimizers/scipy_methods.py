@@ -124,7 +124,7 @@ class LBFGSB(_ScipyMinimize):
         max_evaluations: int | None = None,
         ftol: float = 1e-10,
         gtol: float = 1e-6,
-        maxcor: int = 10,
+        maxcor: int = 50,
     ):
         super().__init__(max_iterations, max_evaluations, ftol=ftol, gtol=gtol, maxcor=maxcor)
 

@@ -28,6 +28,7 @@ _COLUMNS = (
     ("bond RMSD / Å", "bond_rmsd_angstrom", "{:.4f}"),
     ("angle RMSD / °", "angle_rmsd_degree", "{:.2f}"),
     ("dihedral RMSD / °", "dihedral_rmsd_degree", "{:.2f}"),
+    ("lowest MM ν / cm⁻¹", "lowest_mm_frequency_cm1", "{:.0f}"),
 )
 
 _STYLE = """

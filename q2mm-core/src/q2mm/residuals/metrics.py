@@ -10,7 +10,9 @@ A fit is judged by the same numbers every time, in units a chemist reads:
 - ``bond_rmsd_angstrom``, ``angle_rmsd_degree``: the MM-relaxed geometries against QM.
 
 Each structure also gets its own (:data:`STRUCTURE_KEYS`, with the dihedral RMSD of
-its relaxed geometry), which the quality verdict (:mod:`q2mm.residuals.quality`)
+its relaxed geometry and the lowest MM frequency at the QM geometry — negative, i.e.
+imaginary, when the force field makes the QM structure a saddle point, which a small
+eigenmatrix error on a soft mode can hide), which the quality verdict (:mod:`q2mm.residuals.quality`)
 judges.
 
 A transition state's reaction mode is left out of the Hessian metrics (its MM value
@@ -48,6 +50,7 @@ STRUCTURE_KEYS = (
     "bond_rmsd_angstrom",
     "angle_rmsd_degree",
     "dihedral_rmsd_degree",
+    "lowest_mm_frequency_cm1",
 )
 
 
@@ -98,6 +101,7 @@ class Errors:
     angles and dihedrals (radians)."""
 
     frequency: np.ndarray
+    mm_frequency: np.ndarray
     diagonal: np.ndarray
     eigenvalues: np.ndarray
     bond: np.ndarray
@@ -107,12 +111,13 @@ class Errors:
 
 def _errors(entry: dict[str, Any], values: dict[str, Any]) -> Errors:
     empty = np.zeros(0)
-    found = {"frequency": empty, "diagonal": empty, "eigenvalues": empty}
+    found = {"frequency": empty, "mm_frequency": empty, "diagonal": empty, "eigenvalues": empty}
     if "frequency" in entry:
         keep = entry["frequency"].weights > 0
         eig = entry["eigenmatrix"]
         found = {
             "frequency": entry["frequency"].evaluate(values, np)[keep],
+            "mm_frequency": np.asarray(entry["frequency"].mm_frequencies(values["hessian"], np))[keep],
             "diagonal": eig.evaluate(values, np)[: eig.reference.n_modes][keep],
             "eigenvalues": eig.reference.eigenvalues[keep],
         }
@@ -166,6 +171,7 @@ def per_structure(errors: Errors) -> dict[str, float | None]:
         "bond_rmsd_angstrom": _rms(errors.bond),
         "angle_rmsd_degree": _degrees(_rms(errors.angle)),
         "dihedral_rmsd_degree": _degrees(_rms(errors.dihedral)),
+        "lowest_mm_frequency_cm1": float(errors.mm_frequency.min()) if errors.mm_frequency.size else None,
     }
 
 

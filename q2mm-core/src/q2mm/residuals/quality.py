@@ -22,6 +22,8 @@ frequency MAE             ≤ 40 cm⁻¹ real modes, paired with QM by overlap
 bond RMSD (MM minimum)    ≤ 0.005 Å a TSFF's minimum must sit at the TS
 angle RMSD                ≤ 0.5°
 dihedral RMSD             ≤ 2°      soft coordinates move most
+lowest MM frequency       ≥ 0 cm⁻¹  at the QM geometry: a negative (imaginary) one
+                                    makes the QM structure a saddle of the force field
 ========================  ========  ============================================
 """
 
@@ -43,6 +45,7 @@ class QualityThresholds:
     max_bond_rmsd_angstrom: float = 0.005
     max_angle_rmsd_degree: float = 0.5
     max_dihedral_rmsd_degree: float = 2.0
+    min_mm_frequency_cm1: float = 0.0
 
 
 #: metric → (threshold field, True when it is a lower limit, how to write it).
@@ -52,6 +55,11 @@ _CHECKS = {
     "bond_rmsd_angstrom": ("max_bond_rmsd_angstrom", False, "bond RMSD {value:.4f} Å > {limit:g}"),
     "angle_rmsd_degree": ("max_angle_rmsd_degree", False, "angle RMSD {value:.2f}° > {limit:g}"),
     "dihedral_rmsd_degree": ("max_dihedral_rmsd_degree", False, "dihedral RMSD {value:.2f}° > {limit:g}"),
+    "lowest_mm_frequency_cm1": (
+        "min_mm_frequency_cm1",
+        True,
+        "lowest MM frequency {value:.1f} cm⁻¹ < {limit:g} (the QM geometry is a saddle of the force field)",
+    ),
 }
 _GEOMETRY = {"bond_rmsd_angstrom", "angle_rmsd_degree", "dihedral_rmsd_degree"}
 

@@ -13,7 +13,7 @@ from ..errors import ConfigError, ConversionLossError
 from ..executors import SerialExecutor
 from ..io import read_forcefield, read_structures
 from ..io.conversion import lossy_terms
-from ..model import ForceField, FunctionalForm, Molecule, StationaryPoint
+from ..model import ForceField, FunctionalForm, MMSystem, Molecule, StationaryPoint
 from ..objective import Objective
 from ..parameters import ParameterSpace
 from ..plugins import Registry, registry
@@ -22,6 +22,7 @@ from ..residuals.weights import DEFAULT_TERMS
 from ..stationary import check_declared
 from ..topology import build_system
 from ..topology.perception import BondRules, perceive
+from ..windows import limits
 
 
 def _load_structures(cfg: RunConfig) -> list[tuple[Molecule, Any]]:
@@ -120,7 +121,7 @@ class Prepared:
     counters: Counters
 
 
-def _space(cfg: RunConfig, forcefield: ForceField) -> ParameterSpace:
+def _space(cfg: RunConfig, forcefield: ForceField, systems: list[MMSystem]) -> ParameterSpace:
     p = cfg.parameters
     space = ParameterSpace.from_forcefield(
         forcefield,
@@ -131,6 +132,7 @@ def _space(cfg: RunConfig, forcefield: ForceField) -> ParameterSpace:
         tie=p.tie,
         allow_negative=p.allow_negative,
         fractional_bounds=p.fractional_bounds,
+        limits=limits(systems, forcefield, p.windows, p.allow_negative),
     )
     if space.size == 0:
         raise ConfigError(f"{cfg.path}: [parameters] selects no active parameter")
@@ -163,7 +165,7 @@ def prepare(cfg: RunConfig, plugins: Registry | None = None) -> Prepared:
     systems = [build_system(m, start_ff, mmo=mmo) for m, mmo in loaded]
     outputs = _output_paths(cfg, cfg.output)
     _refuse_lossy_outputs(plugins, start_ff, outputs)
-    space = _space(cfg, start_ff)
+    space = _space(cfg, start_ff, systems)
 
     engine = engine_record.create(**cfg.engine_options)
     optimizer = optimizer_record.create(**cfg.optimizer_options)

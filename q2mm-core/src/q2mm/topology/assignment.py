@@ -1,14 +1,15 @@
 """Which force-field row parameterizes a term: by atom-type pattern, or by the row a
 MacroModel ``.mmo`` names.
 
-**By pattern.** A term's atom types (the structure's ``atom_types``, element symbols
-where it has none) are compared position by position with a row's types, in the
-term's order and reversed. Each position scores
+**By pattern.** A term's atom types (the structure's ``atom_types``, or where it has
+none the types :mod:`q2mm.topology.typing` perceives) are compared position by
+position with a row's types, in the term's order and reversed. Each position scores
 
 ===================================================  =====
 row type equals the atom type                         3
 one names a class holding the other (equivalences)    2
 MM3 element class ``C0``, ``H0``, … (any C, any H)    1
+the element of a perceived type (``C`` for ``C.3``)   1
 wildcard (``*``, ``X``, ``0``, ``00``, blank)         0
 ===================================================  =====
 
@@ -41,6 +42,8 @@ import attrs
 from ..errors import AssignmentError
 from ..model import ForceField, FunctionalForm, Molecule, Row
 from ..model import elements as _elements
+from .perception import Topology
+from .typing import perceived_types
 
 WILDCARDS = frozenset({"*", "X", "0", "00", ""})
 #: Section of the periodic improper torsion rows (MacroModel code 5; centre third).
@@ -49,9 +52,9 @@ IMPROPER_SECTION = "improper"
 _EXACT, _CLASS, _ELEMENT, _WILD = 3, 2, 1, 0
 
 
-def atom_types(molecule: Molecule) -> tuple[str, ...]:
-    """The types terms are matched with: the structure's own, else element symbols."""
-    return molecule.atom_types if molecule.atom_types is not None else molecule.elements
+def atom_types(molecule: Molecule, topology: Topology) -> tuple[str, ...]:
+    """The types terms are matched with: the structure's own, else perceived ones."""
+    return molecule.atom_types if molecule.atom_types is not None else perceived_types(molecule, topology)
 
 
 @attrs.frozen
@@ -92,6 +95,8 @@ class RowMatcher:
             and len(pattern) > 1
             and _same_element(pattern[:-1], element)
         ):
+            return _ELEMENT
+        if "." in atom_type and atom_type.partition(".")[0] == pattern == element:
             return _ELEMENT
         if pattern in WILDCARDS:
             return _WILD

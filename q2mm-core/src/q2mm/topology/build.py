@@ -83,7 +83,7 @@ class _Builder:
         self.molecule = molecule
         self.forcefield = forcefield
         self.topology = topology
-        self.types = atom_types(molecule)
+        self.types = atom_types(molecule, topology)
         self.elements = molecule.elements
         self.matcher = RowMatcher(forcefield)
         self.slot = forcefield.slot_index()
