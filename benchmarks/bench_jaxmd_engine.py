@@ -1,23 +1,44 @@
 """Benchmark of the jax-md engine against the JAX engine's all-pairs evaluation.
 
     .venv/bin/python benchmarks/bench_jaxmd_engine.py [--sizes 48 200 504 1000 2000 5000]
-        [--cutoff 8.0] [--all-pairs-limit 2000] [--repeats 3]
+        [--cutoff 8.0] [--all-pairs-limit 2500] [--repeats 3]
 
-The system is a lattice of ethane molecules 4.2 Å apart (a liquid-like density),
-harmonic form — Lennard-Jones, point charges, 1-4 scaling and every bonded family of
-the JAX engine tests' ethane (q2mm-engine-jax/tests/conftest.py) — replicated by this
-script: each copy's terms and its own pairs with their scales, and every pair between
-copies at scale 1 (the ``Nonbonded`` contract). MM3's bond dipoles are left out: the
-engine evaluates dipole interactions over all pairs (its README says why).
+The system is ethane molecules on an orthorhombic a × b × c lattice 4.2 Å apart (a
+liquid-like density), harmonic form — Lennard-Jones, point charges, 1-4 scaling and
+every bonded family of the JAX engine tests' ethane (q2mm-engine-jax/tests/conftest.py)
+— replicated by this script. Each requested size becomes the near-cubic lattice
+(c ≤ a + 1) with the nearest atom count: 64, 216, 512, 1000, 2016 and 5184 atoms for
+the default sizes (a periodic cell must be a whole lattice). MM3's bond dipoles are
+left out: the engine evaluates dipole interactions over all pairs (its README says why).
+
+Three columns, one compiled program each:
+
+- ``all pairs``: the JAX engine's plan of the lattice as a free-space cluster, every
+  pair, up to ``--all-pairs-limit`` atoms (its N² pairs outgrow memory and time on a
+  shared 2-core machine).
+- ``jax-md box``, the main column: the lattice as the cell of a periodic system (box =
+  the lattice's edges, minimum images), pairs from the neighbour list at ``--cutoff``
+  with a 1 Å switch. Periodic because its density is the same everywhere and it has
+  no surface: every atom has the same neighbours at every size, so the pairs within
+  the cutoff grow as N, which is the scaling a neighbour list can deliver. Minimum
+  images need every edge longer than twice the cutoff, so at 8 Å this column starts
+  at 512 atoms (16.8 Å edges).
+- ``jax-md free``: the free-space cluster with the same cutoff. An atom near the
+  surface of a cluster has fewer neighbours and the share of such atoms falls with
+  size, so its pairs within the cutoff grow faster than N (N^1.3 up to 1000 atoms):
+  this column mixes the list's scaling with the cluster's shape. It gives the
+  crossover at sizes too small for the box.
 
 For each size: energy, energy + gradient and a Hessian-vector product (forward over
-the reverse-mode gradient) of one compiled program per engine, best of ``repeats``
-runs after a warm-up (compile time separate): the JAX engine's plan (all pairs), and
-the jax-md engine's plan at a ``cutoff`` with a 1 Å switch (its neighbour list built
-once, outside the timing). The all-pairs column stops at ``--all-pairs-limit`` atoms
-(its N² pairs outgrow memory and time on a shared 2-core machine). Prints the
-crossover size and the exponent b of t ∝ N^b fitted to each column's energy + gradient
-over sizes ≥ 200 atoms.
+the reverse-mode gradient) on a fixed plan, best of ``repeats`` runs after a warm-up
+(compile + first run in parentheses). Set-up stays outside those timings and is
+printed per size: the system (the ``Nonbonded`` contract lists every pair, N² rows:
+13 million at 5184 atoms), each engine's session and its first neighbour list.
+``plan`` is what the engine's session methods add per call at coordinates their list
+still covers, outside ``jit``: the list's update (the plan itself is reused); a new
+list's pair blocks (NumPy sorts) are in the set-up. Prints the crossover size (the
+first size where a jax-md column's energy + gradient beats all pairs) and the
+exponent b of t ∝ N^b fitted to every column over the sizes ≥ 200 atoms it has.
 """
 
 from __future__ import annotations
@@ -37,6 +58,9 @@ from q2mm_engine_jaxmd.engine import JaxMdEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACING = 4.2
+SWITCH = 1.0
+COLUMNS = ("all pairs", "jax-md free", "jax-md box")
+QUANTITIES = ("energy", "energy+gradient", "hvp", "plan")
 
 
 def _ethane():
@@ -51,13 +75,23 @@ def _ethane():
     return {k: t for k, t in system.terms.items() if k != "dipole"}, system, ff.vector()
 
 
-def replicated(copies: int) -> MMSystem:
-    """``copies`` ethanes on a cubic lattice, one MMSystem."""
+def lattice_shape(atoms: int, per_copy: int) -> tuple[int, int, int]:
+    """The lattice (a, a, a), (a, a, a + 1) or (a, a + 1, a + 1) whose atom count is
+    nearest ``atoms`` (the larger on a tie)."""
+    shapes = [(a, a + (k > 1), a + (k > 0)) for a in range(1, 40) for k in range(3)]
+    return min(shapes, key=lambda s: (abs(per_copy * int(np.prod(s)) - atoms), -int(np.prod(s))))
+
+
+def replicated(shape: tuple[int, int, int]) -> tuple[MMSystem, np.ndarray]:
+    """Ethanes on the ``shape`` lattice as one MMSystem, each centred in its lattice
+    cell, and the lattice's edges (Å), the box of the periodic column. Non-bonded pairs
+    as ``Nonbonded`` lists them: each copy's own pairs with their scales and every pair
+    of atoms in different copies at scale 1."""
     terms, one, _ = _ethane()
     n, nb = one.molecule.n_atoms, one.nonbonded
-    side = int(np.ceil(copies ** (1 / 3)))
-    offsets = np.array(list(itertools.product(range(side), repeat=3))[:copies], dtype=float) * SPACING
-    x = (one.molecule.coordinates - one.molecule.coordinates.mean(0))[None] + offsets[:, None]
+    copies = int(np.prod(shape))
+    sites = np.array(list(itertools.product(*(range(s) for s in shape))), dtype=float)
+    x = (one.molecule.coordinates - one.molecule.coordinates.mean(0))[None] + (sites + 0.5)[:, None] * SPACING
     shift = (np.arange(copies) * n)[:, None]
     joined = {
         k: TermSet(
@@ -69,16 +103,15 @@ def replicated(copies: int) -> MMSystem:
         )
         for k, t in terms.items()
     }
-    total = n * copies
-    i, j = np.triu_indices(total, 1)
+    i, j = np.triu_indices(n * copies, 1)
     between = (i // n) != (j // n)
     intra = (nb.pairs[None] + shift[..., None]).reshape(-1, 2)
     pairs = np.concatenate([intra, np.stack([i[between], j[between]], axis=1)])
-    ones = np.ones(int(between.sum()))
-    partner = np.where(nb.reduction_partner >= 0, nb.reduction_partner, -1)
+    ones = np.ones(len(pairs) - len(intra))
+    partner = np.tile(nb.reduction_partner, copies)
     nonbonded = Nonbonded(
         np.tile(nb.vdw_slots, (copies, 1)),
-        np.where(np.tile(partner, copies) >= 0, np.tile(partner, copies) + np.repeat(shift[:, 0], n), -1),
+        np.where(partner >= 0, partner + np.repeat(shift[:, 0], n), -1),
         np.tile(nb.charge_slots, copies),
         pairs,
         np.concatenate([np.tile(nb.vdw_scale, copies), ones]),
@@ -89,7 +122,8 @@ def replicated(copies: int) -> MMSystem:
     molecule = Molecule(
         list(one.molecule.elements) * copies, x.reshape(-1, 3), name="ethane lattice", bonds=bonds
     )
-    return MMSystem(molecule, one.form, one.conventions, joined, nonbonded, n_parameters=one.n_parameters)
+    system = MMSystem(molecule, one.form, one.conventions, joined, nonbonded, n_parameters=one.n_parameters)
+    return system, np.array(shape, dtype=float) * SPACING
 
 
 _E = jax.jit(energy.energy)
@@ -101,18 +135,16 @@ def _hvp(plan, values, x, t):
     return jax.jvp(lambda y: energy.gradient(plan, values, y), (x,), (t,))[1]
 
 
-def _time(fn, repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    first = time.perf_counter() - start
-    best = min(_timed(fn) for _ in range(repeats))
-    return first, best
-
-
 def _timed(fn):
     start = time.perf_counter()
     jax.block_until_ready(fn())
     return time.perf_counter() - start
+
+
+def _time(fn, repeats):
+    """(first run, best of ``repeats`` after it) in seconds."""
+    first = _timed(fn)
+    return first, min(_timed(fn) for _ in range(repeats))
 
 
 def measure(plan, values, x, repeats):
@@ -124,6 +156,18 @@ def measure(plan, values, x, repeats):
     }
 
 
+def measure_jaxmd(engine, system, values, x, repeats):
+    """Timings of a jax-md session's plan at ``x``, its neighbour list's capacity and
+    the set-up seconds (session and first list)."""
+    start = time.perf_counter()
+    session = engine.prepare(system)
+    plan = session.plan_at(x[0])
+    setup = time.perf_counter() - start
+    out = measure(plan, values, x, repeats)
+    out["plan"] = _time(lambda: session.plan_at(x[0]), repeats)
+    return out, session.neighbours.capacity, setup
+
+
 def exponent(sizes, times):
     keep = [(n, t) for n, t in zip(sizes, times, strict=True) if n >= 200 and t is not None]
     if len(keep) < 2:
@@ -132,42 +176,73 @@ def exponent(sizes, times):
     return float(np.polyfit(n, t, 1)[0])
 
 
+def _cell(result, quantity):
+    if result is None or quantity not in result:
+        return f"{'—':>19}"
+    first, best = result[quantity]
+    return f"{1e3 * best:9.2f} ({first:5.1f}s)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[48, 200, 504, 1000, 2000, 5000])
     parser.add_argument("--cutoff", type=float, default=8.0)
-    parser.add_argument("--all-pairs-limit", type=int, default=2000)
+    parser.add_argument("--all-pairs-limit", type=int, default=2500)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    _, _, values = _ethane()
-    jaxmd = JaxMdEngine(cutoff=args.cutoff, switch=1.0)
-    print(f"cutoff {args.cutoff} Å, switch 1 Å, skin 1 Å; times in ms (compile+first run in parentheses)")
-    print(f"{'atoms':>6} {'pairs':>9} {'listed':>8} | {'quantity':<16} {'all pairs':>20} {'jax-md':>20}")
-    rows = {"all": [], "md": []}
-    sizes = []
+    _, one, values = _ethane()
+    print(f"cutoff {args.cutoff} Å, switch {SWITCH} Å, skin 1 Å; ms, best of {args.repeats}", end="")
+    print(" (compile + first run, s)")
+    print(
+        f"{'atoms':>6} {'pairs':>9} {'listed free/box':>16} | {'quantity':<16}"
+        + "".join(f"{c:>20}" for c in COLUMNS)
+    )
+    sizes, table = [], {c: {q: [] for q in QUANTITIES} for c in COLUMNS}
     for size in args.sizes:
-        system = replicated(max(1, round(size / 8)))
+        start = time.perf_counter()
+        system, edges = replicated(lattice_shape(size, one.molecule.n_atoms))
         n = system.molecule.n_atoms
         x = np.asarray(system.molecule.coordinates)[None]
-        session = jaxmd.prepare(system)
-        md = measure(session.plan_at(x[0]), values, x, args.repeats)
-        listed = session.neighbours.capacity
-        full = None
+        setup = {"system": time.perf_counter() - start}
+        results, listed = dict.fromkeys(COLUMNS), {"jax-md free": "—", "jax-md box": "—"}
         if n <= args.all_pairs_limit:
-            full = measure(JaxEngine().prepare(system).plan, values, x, args.repeats)
+            start = time.perf_counter()
+            plan = JaxEngine().prepare(system).plan
+            setup["all pairs"] = time.perf_counter() - start
+            results["all pairs"] = measure(plan, values, x, args.repeats)
+            del plan
+        engines = {"jax-md free": JaxMdEngine(cutoff=args.cutoff, switch=SWITCH)}
+        if edges.min() > 2 * args.cutoff:
+            engines["jax-md box"] = JaxMdEngine(cutoff=args.cutoff, switch=SWITCH, box=edges.tolist())
+        for column, engine in engines.items():
+            results[column], listed[column], setup[column] = measure_jaxmd(
+                engine, system, values, x, args.repeats
+            )
         sizes.append(n)
-        rows["md"].append(md["energy+gradient"][1])
-        rows["all"].append(full["energy+gradient"][1] if full else None)
-        for k, q in enumerate(md):
-            a = f"{1e3 * full[q][1]:9.2f} ({full[q][0]:6.1f}s)" if full else f"{'—':>20}"
-            head = f"{n:>6} {len(system.nonbonded.pairs):>9} {listed:>8}" if k == 0 else " " * 26
-            print(f"{head} | {q:<16} {a:>20} {1e3 * md[q][1]:9.2f} ({md[q][0]:6.1f}s)", flush=True)
-    cross = next((n for n, a, m in zip(sizes, rows["all"], rows["md"], strict=True) if a and m < a), None)
-    print(f"crossover (jax-md energy+gradient faster): {cross if cross else 'not reached'} atoms")
-    b_all, b_md = exponent(sizes, rows["all"]), exponent(sizes, rows["md"])
-    print(f"scaling exponent b (t ∝ N^b, energy+gradient, N ≥ 200): all pairs {b_all:.2f}, jax-md {b_md:.2f}")
+        for column in COLUMNS:
+            for q in QUANTITIES:
+                r = results[column]
+                table[column][q].append(r[q][1] if r is not None and q in r else None)
+        for k, q in enumerate(QUANTITIES):
+            free, box = listed["jax-md free"], listed["jax-md box"]
+            head = f"{n:>6} {len(system.nonbonded.pairs):>9} {free:>7}/{box:<8}"
+            print(
+                f"{head if k == 0 else ' ' * len(head)} | {q:<16}"
+                + "".join(_cell(results[c], q) for c in COLUMNS)
+            )
+        print("        set-up s: " + ", ".join(f"{k} {v:.1f}" for k, v in setup.items()), flush=True)
+    eg = {c: table[c]["energy+gradient"] for c in COLUMNS}
+    for column in COLUMNS[1:]:
+        cross = next(
+            (n for n, a, m in zip(sizes, eg["all pairs"], eg[column], strict=True) if a and m and m < a), None
+        )
+        print(f"crossover ({column} energy+gradient faster than all pairs): {cross or 'not reached'} atoms")
+    print("scaling exponent b (t ∝ N^b, N ≥ 200):")
+    for q in QUANTITIES:
+        fits = {c: exponent(sizes, table[c][q]) for c in COLUMNS}
+        print(f"  {q:<16}" + "".join(f"   {c} {b:.2f}" for c, b in fits.items() if not np.isnan(b)))
 
 
 if __name__ == "__main__":

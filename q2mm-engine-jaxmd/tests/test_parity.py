@@ -1,6 +1,7 @@
 """The jax-md engine against the JAX engine on the same structures: equal with a
 cutoff beyond every distance, different by exactly the pairs beyond a finite cutoff,
-and unchanged when its neighbour list overflows and is rebuilt."""
+unchanged when its neighbour list overflows and is rebuilt, and never evaluated on a
+stale list's plan."""
 
 from __future__ import annotations
 
@@ -82,6 +83,36 @@ def test_overflow_is_rebuilt_not_truncated(ethane, jax_engine):
     energy = session.energy(values)
     assert session.neighbours.rebuilds >= 1
     assert _relative(energy, jax_engine.prepare(system).energy(values)) <= 1e-10
+
+
+def _listed_pairs(plan):
+    """The vdW and Coulomb entries of a plan without its padding (scale 0)."""
+    return {
+        b.kind: np.asarray(b.atoms)[np.asarray(b.scale)[:, 0] != 0]
+        for b in plan.blocks
+        if b.kind in ("vdw", "coulomb")
+    }
+
+
+def test_plan_is_kept_only_while_its_list_is(ethane):
+    """Coordinates within skin/2 reuse the last plan; beyond, the list is rebuilt and
+    the plan holds the pairs a fresh session finds there, not the stale ones."""
+    system, _ = ethane
+    engine = JaxMdEngine(cutoff=2.9, switch=0.0, skin=0.5)
+    session = engine.prepare(system)
+    x = np.asarray(system.molecule.coordinates)
+    plan = session.plan_at(x)
+    assert session.plan_at(x + 0.1) is plan
+    moved = x.copy()
+    moved[0] += 1.5
+    rebuilt, fresh = (
+        _listed_pairs(session.plan_at(moved)),
+        _listed_pairs(engine.prepare(system).plan_at(moved)),
+    )
+    assert rebuilt.keys() == fresh.keys()
+    assert all(np.array_equal(rebuilt[k], fresh[k]) for k in rebuilt)
+    before = _listed_pairs(plan)
+    assert any(not np.array_equal(before[k], rebuilt[k]) for k in rebuilt)
 
 
 def test_switch_is_smooth_at_both_ends():

@@ -320,9 +320,12 @@ def _highest_slot(system: MMSystem) -> int:
     return max((int(a.max()) for a in arrays if a.size), default=-1)
 
 
-def build_plan(system: MMSystem) -> Plan:
-    """Arrays for every term of ``system``. Raises UnsupportedTermError naming any
-    term kind or field the engine cannot evaluate."""
+def build_plan(system: MMSystem, pairs: bool = True) -> Plan:
+    """Arrays for every term of ``system``; without its vdW and Coulomb pairs when
+    ``pairs`` is False (the jax-md engine takes those from a neighbour list: building
+    blocks of the structure's N² pairs would cost it N² set-up time and memory).
+    Raises UnsupportedTermError naming any term kind or field the engine cannot
+    evaluate."""
     n_parameters = system.n_parameters or _highest_slot(system) + 1
     blocks: list[Block] = []
     for kind, terms in system.terms.items():
@@ -339,7 +342,8 @@ def build_plan(system: MMSystem) -> Plan:
     charge_dipoles = _charge_dipoles(system, n_parameters)
     if charge_dipoles is not None:
         blocks.append(charge_dipoles)
-    blocks.extend(_pairs(system, n_parameters))
+    if pairs:
+        blocks.extend(_pairs(system, n_parameters))
     n_atoms = system.molecule.n_atoms
     return Plan(
         tuple(blocks),

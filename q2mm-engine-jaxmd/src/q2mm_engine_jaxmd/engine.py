@@ -29,7 +29,6 @@ from q2mm.protocols import Minimized, TraceableFunctions
 from q2mm_engine_jax.engine import CAPABILITIES, JaxEngine, JaxSession
 from q2mm_engine_jax.geometry import minimum_image
 from q2mm_engine_jax.plan import Block, Plan, build_plan, pair_blocks
-from q2mm_engine_jax.terms import DERIVED
 
 from .neighbours import CENTRE_MARGIN, NeighbourList
 from .pairs import PairRules
@@ -125,17 +124,14 @@ class JaxMdSession(SessionBase):
         super().__init__(system)
         self.settings = engine.settings
         space = engine.space
-        plan = build_plan(system)
         self.box = structure_box(system, space)
         self.neighbours: NeighbourList | None = None
         if space.cutoff is None:
-            self._plan = plan
+            self._plan = build_plan(system)
             return
+        # The pairs come from the neighbour list: no blocks of the structure's N² pairs.
         switch = (space.cutoff - space.switch, space.cutoff)
-        pairs = {kind for kind, family in DERIVED.items() if family.cutoff}
-        self._base = attrs.evolve(
-            plan, blocks=tuple(b for b in plan.blocks if b.kind not in pairs), box=self.box, switch=switch
-        )
+        self._base = attrs.evolve(build_plan(system, pairs=False), box=self.box, switch=switch)
         nb = system.nonbonded
         if nb is None or not len(nb.pairs):
             self._plan = self._base
@@ -145,19 +141,28 @@ class JaxMdSession(SessionBase):
         self.neighbours = NeighbourList(
             self.box, space.cutoff + margin + space.skin, space.skin, space.capacity_multiplier
         )
+        #: The list's pairs at the last evaluation and their plan.
+        self._last: tuple[np.ndarray, Plan] | None = None
 
     def plan_at(self, coordinates: np.ndarray) -> Plan:
         """The plan whose pairs are the neighbour list's at ``coordinates`` (the
-        structure's whole plan when there is no list)."""
+        structure's whole plan when there is no list). While the list's pairs stay the
+        same (jax-md rebuilds a list only after an atom moved more than skin/2) the
+        last plan is reused: building pair blocks sorts the pairs in NumPy, several
+        times the cost of the compiled energy and gradient."""
         if self.neighbours is None:
             return self._plan
         listed = self.neighbours.pairs(coordinates)
+        if self._last is not None and np.array_equal(self._last[0], listed):
+            return self._last[1]
         n = self.system.molecule.n_atoms
         pairs = listed[listed[:, 0] < n]
         vdw, elec, override = self.rules.lookup(pairs)
         blocks = pair_blocks(self.system.nonbonded, pairs, vdw, elec, override, self._base.n_parameters)
         capacity = len(listed)
-        return attrs.evolve(self._base, blocks=self._base.blocks + tuple(_pad(b, capacity) for b in blocks))
+        plan = attrs.evolve(self._base, blocks=self._base.blocks + tuple(_pad(b, capacity) for b in blocks))
+        self._last = (listed, plan)
+        return plan
 
     def _session(self, coordinates: np.ndarray) -> JaxSession:
         return JaxSession(self.system, self.plan_at(coordinates), self.settings)

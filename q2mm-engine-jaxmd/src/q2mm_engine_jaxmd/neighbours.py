@@ -13,8 +13,9 @@ capacity multiplier until it holds them all.
 
 Free space: candidates by brute force (jax-md's cell list needs a box); the search
 is O(N²) but runs only when the list is rebuilt, and evaluations touch the list's
-pairs only. Periodic (orthorhombic) space: jax-md's cell list, where the box is at
-least three cells wide.
+pairs only. Periodic (orthorhombic) space: jax-md's cell list, O(N), where every
+edge of the box is at least three list radii long; in a narrower box jax-md searches
+by brute force too.
 """
 
 from __future__ import annotations

@@ -82,20 +82,15 @@ class PairRules:
         nb, n = system.nonbonded, system.molecule.n_atoms
         if nb is None:
             raise ConfigError("pair rules of a structure without non-bonded terms")
+        # Nonbonded.pairs has N² rows: each is looked up among the few exception keys
+        # (O(N² log exceptions)), never sorted or reordered itself.
         pairs = nb.pairs.reshape(-1, 2)
         override = nb.pair_override.reshape(-1, 2)
         listed = _keys(n, pairs[:, 0], pairs[:, 1])
-        order = np.argsort(listed)
-        listed, vdw, elec, override, pairs = (
-            listed[order],
-            nb.vdw_scale[order],
-            nb.elec_scale[order],
-            override[order],
-            pairs[order],
-        )
-        scaled = (vdw != 1.0) | (elec != 1.0)
+        scaled = (nb.vdw_scale != 1.0) | (nb.elec_scale != 1.0)
         keys = np.union1d(_within_three_bonds(system), listed[scaled])
-        plain = ~np.isin(listed, keys)
+        at, exception = _find(keys, listed)
+        plain = ~exception
         expected = n * (n - 1) // 2 - len(keys)
         if int(plain.sum()) != expected:
             raise ConfigError(
@@ -106,27 +101,24 @@ class PairRules:
         classes = _vdw_classes(nb)
         n_classes = int(classes.max()) + 1 if n else 0
         table = np.full((n_classes, n_classes, 2), -1, dtype=np.int64)
-        ci, cj = classes[pairs[plain, 0]], classes[pairs[plain, 1]]
-        table[ci, cj] = override[plain]
-        table[cj, ci] = override[plain]
-        if not np.array_equal(table[ci, cj], override[plain]):
+        ci, cj, own = classes[pairs[plain, 0]], classes[pairs[plain, 1]], override[plain]
+        table[ci, cj] = own
+        table[cj, ci] = own
+        if not np.array_equal(table[ci, cj], own):
             raise ConfigError(
                 "explicit vdW-pair parameters that differ between pairs of the same vdW classes: "
                 "the jax-md engine applies vdw_pair rows by class"
             )
-        # Exceptions absent from the list have both scales 0; a sentinel row (scales 1)
+        # Exceptions absent from the list keep both scales 0; a sentinel row (scales 1)
         # answers the pairs that are no exception.
-        at, found = _find(listed, keys)
-        at = np.minimum(at, len(listed) - 1)
-        return cls(
-            n,
-            keys,
-            np.append(np.where(found, vdw[at], 0.0), 1.0),
-            np.append(np.where(found, elec[at], 0.0), 1.0),
-            np.concatenate([np.where(found[:, None], override[at], -1), [[-1, -1]]]),
-            classes,
-            table,
-        )
+        rows = np.flatnonzero(exception)
+        vdw, elec = np.zeros(len(keys) + 1), np.zeros(len(keys) + 1)
+        pair_override = np.full((len(keys) + 1, 2), -1, dtype=np.int64)
+        vdw[at[rows]] = nb.vdw_scale[rows]
+        elec[at[rows]] = nb.elec_scale[rows]
+        pair_override[at[rows]] = override[rows]
+        vdw[-1] = elec[-1] = 1.0
+        return cls(n, keys, vdw, elec, pair_override, classes, table)
 
     def lookup(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(vdW scale, electrostatic scale, override slots (m, 2)) of each pair (m, 2)."""
