@@ -85,7 +85,7 @@ def test_ch3f_with_its_estimated_forcefield(ch3f):
     ff = estimate_forcefield([ch3f])
     system = build_system(ch3f, ff)
     check_contract(system, ff)
-    assert system.term_kinds == {"bond", "angle"} and system.nonbonded is None
+    assert system.term_kinds == {"bond", "angle", "strbnd"} and system.nonbonded is None
     types = atom_types(ch3f, perceive(ch3f))
     assert types == ("C.3", "F", "H", "H", "H")
     bonds = system.terms["bond"]
@@ -103,7 +103,7 @@ def test_sn2_transition_state(sn2):
     assert len(system.terms["bond"]) == 5 and len(system.terms["angle"]) == 10
     angles = system.terms["angle"]
     linear = [i for i, a in enumerate(angles.atoms.tolist()) if a == [1, 0, 2]]
-    assert row_of(ff, angles.slots[linear[0], 0])[0].key == "angle:F-C-F"
+    assert row_of(ff, angles.slots[linear[0], 0])[0].key == "angle:F-C.5-F"
 
 
 def test_ethane_torsions_become_one_term_per_component(ethanes):

@@ -13,6 +13,7 @@ from q2mm.estimate import (
     estimate_forcefield,
     invert_reaction_curvature,
 )
+from q2mm.estimate.internal_hessian import bent_angles, stretch_bend_constants
 from q2mm.estimate.rigid_motions import allinger_angle, pyramidalization, rotor_curvature, rotor_side
 from q2mm.io import read_structures
 from q2mm.io.macromodel import read_mmo
@@ -25,7 +26,7 @@ from q2mm.model.units import (
     MDYN_A_RAD2_TO_KCALMOL_RAD2,
     MDYN_A_TO_KCALMOL_A2,
 )
-from q2mm.residuals.geometry import torsion_angles
+from q2mm.residuals.geometry import bond_angles, bond_lengths, torsion_angles
 from q2mm.topology import BondRules, perceive
 from q2mm.topology.typing import planar_centres
 
@@ -71,7 +72,7 @@ def test_qfuerza_puts_hydrogen_angles_at_half_an_mdyn(ch3f, sn2):
                 assert row.values["k"] == fuerza.row(row.key).values["k"]
         assert constants(qfuerza, "bond") == constants(fuerza, "bond")
     # S_N2 has one heavy-atom angle, the linear F–C–F, which keeps its projection.
-    assert constants(estimate_forcefield([sn2]), "angle")["angle:F-C-F"] != H_ANGLE
+    assert constants(estimate_forcefield([sn2]), "angle")["angle:F-C.5-F"] != H_ANGLE
 
 
 def test_gamma_fuerza_scales_angles(ch3f):
@@ -116,7 +117,7 @@ def test_rows_average_over_every_structure(data_dir):
     ]
     assert len(c_h) == 12
     assert ff.row("bond:C3-HC").values["k"] == pytest.approx(np.mean(c_h), rel=1e-12)
-    assert [r.kind for r in ff.rows] == ["bond", "bond", "angle", "angle", "torsion"]
+    assert [r.kind for r in ff.rows] == ["bond", "bond", "angle", "angle", "strbnd", "strbnd", "torsion"]
 
 
 @pytest.mark.parametrize("which", ["GS", "TS"])
@@ -181,12 +182,12 @@ def test_method_c_inverts_only_the_reaction_mode(which, sn2, data_dir):
 
 def test_ts_methods_on_the_sn2_transition_state(sn2):
     c, d, e = (estimate_forcefield([sn2], method="fuerza", ts_method=t) for t in "CDE")
-    assert d.row("bond:C-F").values["k"] < 0  # the reaction mode: F–C–F antisymmetric stretch
+    assert d.row("bond:C.5-F").values["k"] < 0  # the reaction mode: F–C–F antisymmetric stretch
     for ff in (c, e):
         assert all(k > 0 for k in [*constants(ff, "bond").values(), *constants(ff, "angle").values()])
-    assert e.row("bond:C-F").values["k"] == c.row("bond:C-F").values["k"]
-    assert e.row("bond:C-H").values["k"] == d.row("bond:C-H").values["k"]
-    assert e.row("angle:F-C-H").values["k"] == d.row("angle:F-C-H").values["k"]
+    assert e.row("bond:C.5-F").values["k"] == c.row("bond:C.5-F").values["k"]
+    assert e.row("bond:C.5-H").values["k"] == d.row("bond:C.5-H").values["k"]
+    assert e.row("angle:F-C.5-H").values["k"] == d.row("angle:F-C.5-H").values["k"]
 
 
 def test_ts_methods_on_the_ethane_rotation_transition_state(data_dir):
@@ -206,7 +207,7 @@ def test_only_a_declared_transition_state_is_modified(sn2, ch3f, data_dir):
         declared = sn2.with_(stationary_point=kind)
         assert np.array_equal(curvature_corrected(declared), sn2.hessian)
         c = estimate_forcefield([declared], method="fuerza", ts_method="C", bond_rules=c_f)
-        assert c.row("bond:C-F").values["k"] < 0
+        assert c.row("bond:C.5-F").values["k"] < 0
     # A ground state declared a transition state: its only negative eigenvalues are
     # rigid-body residues (−5·10⁻⁵ for ethane), never taken for a reaction mode.
     for m in (ch3f, ethane(data_dir, "GS")):
@@ -281,3 +282,42 @@ def test_rh_enamide_template_fills_the_opt_rows(rh_estimate):
     # Hydride–Rh–P angles (line 1868): a hydrogen outer atom, so QFUERZA's constant.
     assert estimate.row(next(k for k in changed if k.endswith("@1868"))).values["k"] == H_ANGLE
     assert all(r.values["k"] > 0 for r in estimate.rows if r.key in changed)
+
+
+def test_stretch_bend_constants_recover_a_known_internal_hessian():
+    """Water has exactly 3N − 6 = 3 bonds and angles, so B is square in the vibrations
+    and Pulay's transformation inverts H_x = Bᵀ K B exactly: the mixed bond–angle
+    element of K comes back as k1 and k2 (kcal/(mol·Å·rad))."""
+    x = np.array([[0.0, 0.0, 0.1173], [0.0, 0.7572, -0.4692], [0.0, -0.7572, -0.4692]])
+    bonds, angles = [(0, 1), (0, 2)], [(1, 0, 2)]
+    k = np.array([[1100.0, -20.0, 35.0], [-20.0, 1100.0, 35.0], [35.0, 35.0, 160.0]])
+    b = np.empty((3, 9))
+    for n in range(9):
+        step = np.zeros(9)
+        step[n] = 1e-6
+
+        def q(flat):
+            xx = flat.reshape(3, 3)
+            return np.concatenate(
+                [bond_lengths(xx, np.array(bonds), np), bond_angles(xx, np.array(angles), np)]
+            )
+
+        b[:, n] = (q(x.ravel() + step) - q(x.ravel() - step)) / 2e-6
+    hessian = b.T @ k @ b / HESSIAN_AU_TO_KCALMOL_A2
+    found = stretch_bend_constants(x, hessian, bonds, bent_angles(x, angles))
+    assert found[(1, 0, 2)] == pytest.approx((35.0, 35.0), rel=1e-5)
+
+
+def test_mm3_estimates_carry_stretch_bends_the_harmonic_form_none(data_dir):
+    gs = ethane(data_dir, "GS")
+    mm3 = estimate_forcefield([gs])
+    strbnd = {r.key: r.values for r in mm3.rows if r.kind == "strbnd"}
+    assert set(strbnd) == {"strbnd:C3-C3-HC", "strbnd:HC-C3-HC"}
+    h_c_h = strbnd["strbnd:HC-C3-HC"]
+    assert h_c_h["k1"] == h_c_h["k2"] != 0.0  # symmetric row: one value for both bonds
+    assert not [r for r in estimate_forcefield([gs], form="harmonic").rows if r.kind == "strbnd"]
+
+
+def test_linear_angles_get_no_stretch_bend(sn2):
+    strbnd = [r.types for r in estimate_forcefield([sn2]).rows if r.kind == "strbnd"]
+    assert strbnd and all(types.count("F") < 2 for types in strbnd)  # no F–C–F

@@ -28,6 +28,8 @@ structure's own, else the hybridization types of :mod:`q2mm.topology.typing`) fo
 every term a chemist expects: one per bond and angle type; a torsion row (MM3's
 k1, k2, k3 with phases 0, π, 0) for every torsion type, its twofold (both ends planar)
 or threefold component started from the QM curvature of rotation about the bond;
+MM3 form: a stretch-bend row per bent angle type, from the QM Hessian's mixed
+bond–angle derivatives (:mod:`q2mm.estimate.internal_hessian`);
 and at every planar trigonal centre out-of-plane rows — MM3 form: ``opbend`` rows
 keyed (out-of-plane atom, centre, wildcards), harmonic form: one ``improper`` per
 centre — started from the QM curvature of pyramidalization
@@ -48,10 +50,12 @@ import numpy as np
 from ..errors import ConfigError
 from ..model import Conventions, ForceField, FunctionalForm, Molecule, Row
 from ..model.units import MDYN_A_RAD2_TO_KCALMOL_RAD2, MDYN_A_TO_KCALMOL_A2
+from ..parameters import physical_bounds
 from ..topology import BondRules, Topology, bonded_rows, perceive
 from ..topology.assignment import atom_types
 from ..topology.typing import planar_centres
 from .curvature import DEFAULT_INVERTED_EIGENVALUE, DEFAULT_TS_METHOD, TSMethod, curvature_corrected
+from .internal_hessian import bent_angles, stretch_bend_constants
 from .rigid_motions import (
     allinger_angle,
     improper_angle,
@@ -156,7 +160,27 @@ class _TypedRows:
                 self.rotor(coords, hessian, topology, torsions, planar, j, k)
         for centre in planar:
             self.out_of_plane(coords, hessian, topology, types, centre)
+        if self.form is FunctionalForm.MM3:
+            self.stretch_bends(coords, hessian, topology, types)
         return bonds, angles
+
+    def stretch_bends(self, coords, hessian, topology: Topology, types) -> None:
+        """A stretch-bend row per bent angle type, its k1 and k2 the QM Hessian's
+        mixed bond–angle derivatives (:mod:`.internal_hessian`), clipped to the
+        physical bounds; zero without a Hessian."""
+        angles = bent_angles(coords, topology.angles)
+        found = {} if hessian is None else stretch_bend_constants(coords, hessian, topology.bonds, angles)
+        lower, upper = physical_bounds("strbnd", "k1")
+        for i, j, k in angles:
+            k1, k2 = (float(np.clip(v, lower, upper)) for v in found.get((i, j, k), (0.0, 0.0)))
+            forward = (types[i], types[j], types[k])
+            row = self.chain("strbnd", types, (i, j, k), {"k1": 0.0, "k2": 0.0})
+            if forward == forward[::-1]:
+                k1 = k2 = 0.5 * (k1 + k2)
+            elif row.types != forward:
+                k1, k2 = k2, k1
+            self.start(row, "k1", k1)
+            self.start(row, "k2", k2)
 
     def rotor(self, coords, hessian, topology, torsions, planar, j: int, k: int) -> None:
         about = [t for t in torsions if {t[1], t[2]} == {j, k}]
@@ -282,7 +306,7 @@ def estimate_forcefield(
             equivalences=template.equivalences,
         )
     conventions = Conventions.mm3() if form is FunctionalForm.MM3 else Conventions()
-    order = {"bond": 0, "angle": 1, "torsion": 2, "opbend": 3, "improper": 3}
+    order = {"bond": 0, "angle": 1, "strbnd": 2, "torsion": 3, "opbend": 4, "improper": 4}
     rows = sorted(typed.rows.values(), key=lambda r: order[r.kind])
     return ForceField(
         form, [typed.filled(filled(row)) for row in rows], conventions, name=f"{method.value} estimate"
