@@ -89,17 +89,20 @@ def test_run_writes_result_folder_with_stable_keys(ch3f_run):
     assert 0.9 < metrics["eigenmatrix_diagonal_r2"] <= 1.0
     assert metrics["bond_rmsd_angstrom"] < 0.05 and metrics["angle_rmsd_degree"] < 5.0
     assert metrics["frequency_rmsd_cm1"] < 200
-    # the fitted force field on disk holds the final parameters
-    fitted = read_forcefield(folder / result["files"][0])
+    # An estimate is written as q2mm's JSON and, as OpenMM XML holds every term of
+    # this harmonic one, as XML too; both hold the final parameters.
+    assert result["files"] == ["fitted.json", "fitted.xml"]
     final = {p["id"]: p["final"] for p in result["parameters"]}
-    # Rows read back from a file are keyed with their line (``bond:C-F@3``).
-    on_file = {
-        pid.split("@")[0] + "." + pid.rsplit(".", 1)[1]: v
-        for pid, v in zip(fitted.parameter_ids(), fitted.vector(), strict=True)
-    }
-    assert set(final) == set(on_file)
-    for pid, value in final.items():
-        assert on_file[pid] == pytest.approx(value, rel=1e-9)
+    for name in result["files"]:
+        fitted = read_forcefield(folder / name)
+        # Rows read back from XML are keyed with their line (``bond:C-F@3``); JSON keeps the keys.
+        on_file = {
+            re.sub(r"@\d+\.", ".", pid): v
+            for pid, v in zip(fitted.parameter_ids(), fitted.vector(), strict=True)
+        }
+        assert set(final) == set(on_file)
+        for pid, value in final.items():
+            assert on_file[pid] == pytest.approx(value, rel=1e-9)
     assert not list(folder.glob(".*.tmp"))
 
 

@@ -90,4 +90,11 @@ FORCEFIELD_FORMATS = [
         suffixes=(".xml",),
         description="OpenMM ForceField XML (standard and custom forces)",
     ),
+    PluginRecord(
+        "q2mm-json",
+        "format",
+        "q2mm.io.q2mm_json:Q2MMJson",
+        suffixes=(".json",),
+        description="q2mm's JSON force-field document (every row kind, canonical units)",
+    ),
 ]

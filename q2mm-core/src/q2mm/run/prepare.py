@@ -90,18 +90,27 @@ def _starting_forcefield(cfg: RunConfig, loaded: list[tuple[Molecule, Any]]) -> 
     )
 
 
-def _output_paths(cfg: RunConfig, output: Path) -> list[Path]:
-    """The fitted force field in the input's format, then any extra formats requested."""
-    spec = cfg.forcefield
+def _output_paths(cfg: RunConfig, forcefield: ForceField) -> list[Path]:
+    """Where the fitted force field goes — the one place that decides it: the main
+    file, then any extra formats requested (``forcefield.write``; a path named twice is
+    written once). A fit from a file or a template writes the main file in that file's
+    format. An estimate has no format of its own: its types are element or input
+    names, not Tinker's numeric classes or MacroModel codes, and OpenMM XML cannot hold
+    every term (no MM3 stretch-bend, no harmonic improper), so its main file is q2mm's
+    JSON (``fitted.json``), which holds every row. Beside it goes ``fitted.xml``, ready
+    for OpenMM, when the starting force field loses nothing there (``lossy_terms``, as
+    :func:`_refuse_lossy_outputs` asks) — decided before the fit, from the start,
+    since a fit changes values, not which rows or conventions there are."""
+    spec, output = cfg.forcefield, cfg.output
     if spec.file is not None:
-        main = output / f"fitted{''.join(spec.file.suffixes[-1:])}"
+        paths = [output / f"fitted{''.join(spec.file.suffixes[-1:])}"]
     elif spec.template is not None:
-        main = output / f"fitted{spec.template.suffix}"
+        paths = [output / f"fitted{spec.template.suffix}"]
     else:
-        # Estimated types are element or input names, not Tinker's numeric classes;
-        # OpenMM XML holds every term of both functional forms.
-        main = output / "fitted.xml"
-    return [main, *(output / p.name for p in spec.write)]
+        paths = [output / "fitted.json"]
+        if not lossy_terms(forcefield, "openmm-xml"):
+            paths.append(output / "fitted.xml")
+    return list(dict.fromkeys([*paths, *(output / p.name for p in spec.write)]))
 
 
 @attrs.frozen(eq=False)
@@ -163,7 +172,7 @@ def prepare(cfg: RunConfig, plugins: Registry | None = None) -> Prepared:
     molecules = [m for m, _ in loaded]
     start_ff = _starting_forcefield(cfg, loaded)
     systems = [build_system(m, start_ff, mmo=mmo) for m, mmo in loaded]
-    outputs = _output_paths(cfg, cfg.output)
+    outputs = _output_paths(cfg, start_ff)
     _refuse_lossy_outputs(plugins, start_ff, outputs)
     space = _space(cfg, start_ff, systems)
 
