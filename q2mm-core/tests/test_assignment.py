@@ -103,7 +103,7 @@ def test_sn2_transition_state(sn2):
     assert len(system.terms["bond"]) == 5 and len(system.terms["angle"]) == 10
     angles = system.terms["angle"]
     linear = [i for i, a in enumerate(angles.atoms.tolist()) if a == [1, 0, 2]]
-    assert row_of(ff, angles.slots[linear[0], 0])[0].key == "angle:F-C.5-F"
+    assert row_of(ff, angles.slots[linear[0], 0])[0].key == "angle:F-C.5.ts-F"
 
 
 def test_ethane_torsions_become_one_term_per_component(ethanes):

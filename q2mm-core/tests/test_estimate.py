@@ -28,7 +28,7 @@ from q2mm.model.units import (
 )
 from q2mm.residuals.geometry import bond_angles, bond_lengths, torsion_angles
 from q2mm.topology import BondRules, perceive
-from q2mm.topology.typing import planar_centres
+from q2mm.topology.typing import perceived_types, planar_centres
 
 TS, GS = StationaryPoint.TRANSITION_STATE, StationaryPoint.GROUND_STATE
 H_ANGLE = 0.5 * MDYN_A_RAD2_TO_KCALMOL_RAD2  # QFUERZA's 0.5 mdyn·Å/rad², canonical
@@ -72,7 +72,7 @@ def test_qfuerza_puts_hydrogen_angles_at_half_an_mdyn(ch3f, sn2):
                 assert row.values["k"] == fuerza.row(row.key).values["k"]
         assert constants(qfuerza, "bond") == constants(fuerza, "bond")
     # S_N2 has one heavy-atom angle, the linear F–C–F, which keeps its projection.
-    assert constants(estimate_forcefield([sn2]), "angle")["angle:F-C.5-F"] != H_ANGLE
+    assert constants(estimate_forcefield([sn2]), "angle")["angle:F-C.5.ts-F"] != H_ANGLE
 
 
 def test_gamma_fuerza_scales_angles(ch3f):
@@ -182,12 +182,12 @@ def test_method_c_inverts_only_the_reaction_mode(which, sn2, data_dir):
 
 def test_ts_methods_on_the_sn2_transition_state(sn2):
     c, d, e = (estimate_forcefield([sn2], method="fuerza", ts_method=t) for t in "CDE")
-    assert d.row("bond:C.5-F").values["k"] < 0  # the reaction mode: F–C–F antisymmetric stretch
+    assert d.row("bond:C.5.ts-F").values["k"] < 0  # the reaction mode: F–C–F antisymmetric stretch
     for ff in (c, e):
         assert all(k > 0 for k in [*constants(ff, "bond").values(), *constants(ff, "angle").values()])
-    assert e.row("bond:C.5-F").values["k"] == c.row("bond:C.5-F").values["k"]
-    assert e.row("bond:C.5-H").values["k"] == d.row("bond:C.5-H").values["k"]
-    assert e.row("angle:F-C.5-H").values["k"] == d.row("angle:F-C.5-H").values["k"]
+    assert e.row("bond:C.5.ts-F").values["k"] == c.row("bond:C.5.ts-F").values["k"]
+    assert e.row("bond:C.5.ts-H").values["k"] == d.row("bond:C.5.ts-H").values["k"]
+    assert e.row("angle:F-C.5.ts-H").values["k"] == d.row("angle:F-C.5.ts-H").values["k"]
 
 
 def test_ts_methods_on_the_ethane_rotation_transition_state(data_dir):
@@ -321,3 +321,16 @@ def test_mm3_estimates_carry_stretch_bends_the_harmonic_form_none(data_dir):
 def test_linear_angles_get_no_stretch_bend(sn2):
     strbnd = [r.types for r in estimate_forcefield([sn2]).rows if r.kind == "strbnd"]
     assert strbnd and all(types.count("F") < 2 for types in strbnd)  # no F–C–F
+
+
+def test_a_transition_states_reacting_atoms_get_types_of_their_own(data_dir):
+    """Propane's methyl-rotation TS: only the eclipsed methyl's hydrogens carry the
+    reaction mode, so its torsions get rows apart from the staggered methyl's, each
+    signed to hold its own conformation."""
+    path = data_dir / "validation/ts-propane-rotation/ts-propane-rotation-hessian.npy"
+    m = read_structures(path)[0].with_(stationary_point=TS)
+    types = perceived_types(m, perceive(m))
+    assert types.count("H.ts") == 3 and types.count("H") == 5 and types.count("C.3") == 3
+    torsions = {r.key: r.values["k3"] for r in estimate_forcefield([m]).rows if r.kind == "torsion"}
+    assert torsions["torsion:H-C.3-C.3-H.ts"] < 0 < torsions["torsion:H-C.3-C.3-H"]
+    assert perceived_types(m.with_(stationary_point=GS), perceive(m)).count("H.ts") == 0

@@ -28,6 +28,7 @@ import attrs
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .errors import ConfigError
 from .model.units import FREQUENCY_AU_TO_CM1
 
 #: A molecule is linear when its smallest principal moment of inertia is below this
@@ -170,3 +171,31 @@ def imaginary_frequencies(hessian: Any, coordinates: Any, masses: Any) -> np.nda
     :data:`IMAGINARY_NOISE_CM1`; rigid motions are projected out first."""
     frequencies = frequencies_from_hessian(np.asarray(hessian, dtype=float), coordinates, masses)
     return np.sort(frequencies[frequencies < -IMAGINARY_NOISE_CM1])
+
+
+def rigid_body_basis(coordinates: np.ndarray) -> np.ndarray:
+    """Orthonormal columns spanning the Cartesian translations and rotations."""
+    centred = np.asarray(coordinates, dtype=float) - np.mean(coordinates, axis=0)
+    moves = [np.tile(axis, len(centred)) for axis in np.eye(3)]
+    moves += [np.cross(axis, centred).ravel() for axis in np.eye(3)]
+    q, r = np.linalg.qr(np.array(moves).T)
+    return q[:, np.abs(np.diag(r)) > 1e-8]  # a linear molecule has two rotations
+
+
+def reaction_mode(hessian: np.ndarray, coordinates: np.ndarray, name: str = "?") -> tuple[np.ndarray, int]:
+    """The eigen-decomposition of the Hessian's symmetric part (eigenvalues, vectors as
+    columns) and the index of its reaction mode: the most negative eigenvalue whose
+    eigenvector is not mostly a translation or rotation (away from an exact stationary
+    point those pick up small eigenvalues of either sign)."""
+    h = np.asarray(hessian, dtype=float)
+    eigenvalues, vectors = np.linalg.eigh(0.5 * (h + h.T))
+    rigid = rigid_body_basis(coordinates)
+    internal = np.sum((rigid.T @ vectors) ** 2, axis=0) < 0.5
+    candidates = np.flatnonzero(internal & (eigenvalues < 0))
+    if not len(candidates):
+        lowest = ", ".join(f"{v:.3g}" for v in np.sort(eigenvalues[internal])[:3])
+        raise ConfigError(
+            f"structure {name} is declared a transition state but its Hessian has no negative "
+            f"eigenvalue (lowest internal ones: {lowest} Hartree/Bohr²)"
+        )
+    return (eigenvalues, vectors), int(candidates[np.argmin(eigenvalues[candidates])])

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..model import Molecule, StationaryPoint
+from ..vibrations import reaction_mode
 
 #: Default positive curvature given to the reaction mode in method C, Hartree/Bohr².
 DEFAULT_INVERTED_EIGENVALUE = 1.0
@@ -48,38 +49,17 @@ class TSMethod(enum.StrEnum):
 DEFAULT_TS_METHOD = TSMethod.E
 
 
-def _rigid_body_basis(coordinates: np.ndarray) -> np.ndarray:
-    """Orthonormal columns spanning the Cartesian translations and rotations."""
-    centred = np.asarray(coordinates, dtype=float) - np.mean(coordinates, axis=0)
-    moves = [np.tile(axis, len(centred)) for axis in np.eye(3)]
-    moves += [np.cross(axis, centred).ravel() for axis in np.eye(3)]
-    q, r = np.linalg.qr(np.array(moves).T)
-    return q[:, np.abs(np.diag(r)) > 1e-8]  # a linear molecule has two rotations
-
-
 def invert_reaction_curvature(
     hessian: np.ndarray, coordinates: np.ndarray, value: float = DEFAULT_INVERTED_EIGENVALUE, name: str = "?"
 ) -> np.ndarray:
-    """The Hessian (Hartree/Bohr²) with its reaction-mode eigenvalue replaced by
-    ``value``, rebuilt from the eigen-decomposition of its symmetric part. The reaction
-    mode is the most negative eigenvalue whose eigenvector is not mostly a translation or
-    rotation: away from an exact stationary point those pick up small eigenvalues of
-    either sign, which are left as they are."""
+    """The Hessian (Hartree/Bohr²) with its reaction-mode eigenvalue
+    (:func:`reaction_mode`) replaced by ``value``, rebuilt from the eigen-decomposition
+    of its symmetric part; every other eigenvalue is left as it is."""
     if not value > 0:
         raise ConfigError(f"the inverted eigenvalue must be positive, got {value}")
-    h = np.asarray(hessian, dtype=float)
-    eigenvalues, vectors = np.linalg.eigh(0.5 * (h + h.T))
-    rigid = _rigid_body_basis(coordinates)
-    internal = np.sum((rigid.T @ vectors) ** 2, axis=0) < 0.5
-    candidates = np.flatnonzero(internal & (eigenvalues < 0))
-    if not len(candidates):
-        lowest = ", ".join(f"{v:.3g}" for v in np.sort(eigenvalues[internal])[:3])
-        raise ConfigError(
-            f"structure {name} is declared a transition state but its Hessian has no negative "
-            f"eigenvalue (lowest internal ones: {lowest} Hartree/Bohr²)"
-        )
+    (eigenvalues, vectors), mode = reaction_mode(hessian, coordinates, name)
     eigenvalues = eigenvalues.copy()
-    eigenvalues[candidates[np.argmin(eigenvalues[candidates])]] = value
+    eigenvalues[mode] = value
     rebuilt = (vectors * eigenvalues) @ vectors.T
     return 0.5 * (rebuilt + rebuilt.T)
 

@@ -132,6 +132,8 @@ class _TypedRows:
         self.rows: dict[str, Row] = {}
         #: row key → field → one start per term (and structure) that row covers
         self.starts: dict[str, dict[str, list[float]]] = {}
+        #: stretch-bend row key → keys of (its k1 bond, its k2 bond, its angle)
+        self.couples: dict[str, tuple[str, str, str]] = {}
 
     def row(self, kind: str, key_types: tuple[str, ...], values: dict[str, float]) -> Row:
         new = Row(kind, key_types, values)
@@ -166,21 +168,52 @@ class _TypedRows:
 
     def stretch_bends(self, coords, hessian, topology: Topology, types) -> None:
         """A stretch-bend row per bent angle type, its k1 and k2 the QM Hessian's
-        mixed bond–angle derivatives (:mod:`.internal_hessian`), clipped to the
-        physical bounds; zero without a Hessian."""
+        mixed bond–angle derivatives (:mod:`.internal_hessian`); zero without a
+        Hessian. :meth:`coupling_limited` bounds them once the rows are filled."""
         angles = bent_angles(coords, topology.angles)
         found = {} if hessian is None else stretch_bend_constants(coords, hessian, topology.bonds, angles)
-        lower, upper = physical_bounds("strbnd", "k1")
         for i, j, k in angles:
-            k1, k2 = (float(np.clip(v, lower, upper)) for v in found.get((i, j, k), (0.0, 0.0)))
+            k1, k2 = found.get((i, j, k), (0.0, 0.0))
             forward = (types[i], types[j], types[k])
             row = self.chain("strbnd", types, (i, j, k), {"k1": 0.0, "k2": 0.0})
+            first, second = (i, k) if row.types == forward else (k, i)
             if forward == forward[::-1]:
                 k1 = k2 = 0.5 * (k1 + k2)
             elif row.types != forward:
                 k1, k2 = k2, k1
+            self.couples[row.key] = (
+                self.chain("bond", types, (first, j), {}).key,
+                self.chain("bond", types, (second, j), {}).key,
+                self.chain("angle", types, (i, j, k), {}).key,
+            )
             self.start(row, "k1", k1)
             self.start(row, "k2", k2)
+
+    def coupling_limited(self, rows: list[Row]) -> list[Row]:
+        """Stretch-bend starts bounded so that no bond–angle pair of the MM Hessian
+        starts indefinite: with E = k Δr² + k_θ Δθ² + f Δr Δθ that 2×2 block is
+        positive definite while f² < 4 k k_θ, so |k_i| ≤ 2 √(k_bond,i · k_angle). A
+        transition state's weak partial bonds (k ≈ 10 kcal/(mol·Å²) for the migrating
+        H of the formamide 1,3-shift) otherwise meet cross terms of 170–200. Measured:
+        half that bound (positive definite for both bonds of an angle at once) moved
+        the cyclobutene-opening fit to a minimum 0.13 Å from the TS. Then clipped to
+        the physical bounds."""
+        k = {row.key: max(row.values.get("k", 0.0), 0.0) for row in rows if row.kind in ("bond", "angle")}
+        lower, upper = physical_bounds("strbnd", "k1")
+        out = []
+        for row in rows:
+            if row.kind == "strbnd":
+                bond1, bond2, angle = self.couples[row.key]
+                limits = (2 * math.sqrt(k[bond1] * k[angle]), 2 * math.sqrt(k[bond2] * k[angle]))
+                values = [
+                    float(np.clip(row.values[f], -lim, lim))
+                    for f, lim in zip(("k1", "k2"), limits, strict=True)
+                ]
+                row = row.with_values(
+                    **{f: float(np.clip(v, lower, upper)) for f, v in zip(("k1", "k2"), values, strict=True)}
+                )
+            out.append(row)
+        return out
 
     def rotor(self, coords, hessian, topology, torsions, planar, j: int, k: int) -> None:
         about = [t for t in torsions if {t[1], t[2]} == {j, k}]
@@ -309,5 +342,8 @@ def estimate_forcefield(
     order = {"bond": 0, "angle": 1, "strbnd": 2, "torsion": 3, "opbend": 4, "improper": 4}
     rows = sorted(typed.rows.values(), key=lambda r: order[r.kind])
     return ForceField(
-        form, [typed.filled(filled(row)) for row in rows], conventions, name=f"{method.value} estimate"
+        form,
+        typed.coupling_limited([typed.filled(filled(row)) for row in rows]),
+        conventions,
+        name=f"{method.value} estimate",
     )

@@ -27,17 +27,29 @@ TS's partial bonds never share a row with the ordinary bonds of the same element
 rows keyed by its element (``C.3`` a ``C`` row, scored as an element class by
 :class:`~q2mm.topology.assignment.RowMatcher`), so force fields keyed by element keep
 working.
+
+In a structure declared a transition state (with its Hessian), the atoms that carry
+the reaction — those moving at least ``REACTING_AMPLITUDE`` of the most in the
+reaction mode (:func:`q2mm.vibrations.reaction_mode`) — get ``.ts`` appended
+(``H.ts``, ``C.3.ts``): a TSFF gives its reacting centre parameters of its own. In
+propane's methyl-rotation TS the eclipsed methyl's H–C–C–H torsions must hold the
+eclipsed conformation (V3 < 0) while the staggered methyl's hold theirs (V3 > 0); with
+one shared row the two cancel and the TSFF minimum turns the methyl by 30°.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..model import Molecule
+from ..model import Molecule, StationaryPoint
+from ..vibrations import reaction_mode
 from .perception import Topology
 
 #: Sum of a three-bonded centre's angles (degrees) from which it counts as planar.
 PLANAR_ANGLE_SUM = 350.0
+#: Fraction of the largest atomic displacement in a TS's reaction mode from which an
+#: atom counts as reacting (propane's rotating methyl H: 0.97-1.0; its other H: ≤ 0.51).
+REACTING_AMPLITUDE = 0.6
 
 _BY_NEIGHBOURS = {
     "C": {4: "C.3", 3: "C.2", 2: "C.1"},
@@ -74,11 +86,23 @@ def planar_centres(coordinates: np.ndarray, topology: Topology) -> tuple[int, ..
 def perceived_types(molecule: Molecule, topology: Topology) -> tuple[str, ...]:
     """One type per atom by the module table."""
     planar = set(planar_centres(molecule.coordinates, topology))
+    reacting = reacting_atoms(molecule)
     types = []
     for atom, element in enumerate(molecule.elements):
         count = len(topology.neighbours[atom])
         name = _BY_NEIGHBOURS.get(element, {}).get(count, element if count <= 1 else f"{element}.{count}")
         if atom in planar:
             name = _PLANAR.get(name, name)
-        types.append(name)
+        types.append(f"{name}.ts" if atom in reacting else name)
     return tuple(types)
+
+
+def reacting_atoms(molecule: Molecule) -> frozenset[int]:
+    """The atoms of a declared transition state that move at least
+    :data:`REACTING_AMPLITUDE` of the most in its reaction mode (none for other
+    structures or without a Hessian)."""
+    if molecule.stationary_point != StationaryPoint.TRANSITION_STATE or molecule.hessian is None:
+        return frozenset()
+    (_, vectors), mode = reaction_mode(molecule.hessian, molecule.coordinates, molecule.name or "?")
+    amplitude = np.linalg.norm(vectors[:, mode].reshape(-1, 3), axis=1)
+    return frozenset(int(a) for a in np.flatnonzero(amplitude >= REACTING_AMPLITUDE * amplitude.max()))
