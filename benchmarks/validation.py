@@ -91,9 +91,10 @@ def line(name: str, kind: str, method: str, row: dict) -> str:
         _cell(m.get("dihedral_rmsd_degree"), ".2f"),
     ]
     flag = "meets" if meets(row) else "misses"
+    why = f"  ({row['reasons'][0]})" if row["status"] == "refused" else ""
     return (
         f"{name:<24} {kind[:2].upper():>2} {method:>2} {' '.join(cells)} {row['seconds']:7.1f} "
-        f"{row['status']:<9} {row['quality']:<5} {flag}"
+        f"{row['status']:<9} {row['quality']:<5} {flag}{why}"
     )
 
 

@@ -1,0 +1,44 @@
+"""The default configuration — QFUERZA estimate without a template, the default
+objective, parameters and TS method, the JAX engine, scipy L-BFGS-B — meets every
+target of a physically right fit on a fast subset of the structures
+``benchmarks/validation.py`` measures: CH₃F, the ethane rotation TS, propene (C=C
+planar centres, a methyl rotor next to sp²) and the 1,2-hydrogen shift HC–OH → H₂C=O
+(a TS made with q2mm-qm-pyscf). Targets: status converged, quality good under the
+default thresholds (eigenmatrix R² ≥ 0.99, frequency MAE ≤ 40 cm⁻¹, MM minimum within
+0.005 Å / 0.5° / 2°, no imaginary MM frequency at the QM geometry).
+"""
+
+from __future__ import annotations
+
+import pytest
+from q2mm.config import load_config
+from q2mm.residuals.quality import QualityThresholds
+from q2mm.run import run_fit
+
+SUBSET = {
+    "ch3f": ("ch3f/ch3f-hessian.npy", "ground_state"),
+    "ethane-ts": ("ethane/TS.fchk", "transition_state"),
+    "propene": ("validation/propene/propene-hessian.npy", "ground_state"),
+    "ts-hcoh-12-shift": ("validation/ts-hcoh-12-shift/ts-hcoh-12-shift-hessian.npy", "transition_state"),
+}
+
+
+@pytest.mark.parametrize("name", SUBSET)
+def test_the_default_fit_is_right(name, data_dir, tmp_path):
+    file, kind = SUBSET[name]
+    config = tmp_path / "q2mm.toml"
+    config.write_text(
+        f'output = "out"\n[forcefield]\nestimate = "qfuerza"\n'
+        f'[[structures]]\nfile = "{data_dir / file}"\nkind = "{kind}"\nname = "{name}"\n'
+    )
+    result = run_fit(load_config(config))
+    (structure,) = result["structures"]
+    m, limits = structure["metrics"], QualityThresholds()
+    assert result["status"] == "converged", result["message"]
+    assert result["quality"] == "good", result["quality_reasons"]
+    assert m["eigenmatrix_diagonal_r2"] >= limits.min_eigenmatrix_r2
+    assert m["frequency_mae_cm1"] <= limits.max_frequency_mae_cm1
+    assert m["bond_rmsd_angstrom"] <= limits.max_bond_rmsd_angstrom
+    assert m["angle_rmsd_degree"] <= limits.max_angle_rmsd_degree
+    assert m["lowest_mm_frequency_cm1"] >= limits.min_mm_frequency_cm1
+    assert result["ts_method"] == "E"
