@@ -26,7 +26,6 @@ from typing import Any
 
 import attrs
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .errors import ConfigError
 from .model.units import FREQUENCY_AU_TO_CM1
@@ -154,6 +153,10 @@ def match_modes(ref_vectors: Any, vectors: Any) -> np.ndarray:
         (ref / np.linalg.norm(ref, axis=1, keepdims=True))
         @ (other / np.linalg.norm(other, axis=1, keepdims=True)).T
     )
+    # scipy.optimize costs ~0.8 s to import; `q2mm plugins` and the config reach this
+    # module (reaction_mode) without matching modes.
+    from scipy.optimize import linear_sum_assignment
+
     rows, columns = linear_sum_assignment(overlap, maximize=True)
     order = np.empty(ref.shape[0], dtype=int)
     order[rows] = columns
