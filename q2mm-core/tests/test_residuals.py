@@ -194,9 +194,13 @@ def test_ts_method_d_gives_the_reaction_mode_zero_weight(sn2):
     eig = eigenmatrix.build(sn2, None, ts_method="D")
     n = eig.reference.n_modes
     assert n == 3 * 6 - 6
-    # diagonal 0 and the n − 1 couplings of row/column 0 have zero weight
-    assert (eig.weights == 0).sum() == 1 + (n - 1)
+    # only the reaction mode's own curvature has zero weight: its couplings keep theirs
+    assert (eig.weights == 0).sum() == 1
     assert eig.weights[0] == 0 and eig.weights[1] > 0
+    v0, v1 = eig.reference.modes[:, 0], eig.reference.modes[:, 1]
+    coupled = _from_mass_weighted(sn2, 0.01 * (np.outer(v0, v1) + np.outer(v1, v0)))
+    r = eig.weights * eig.evaluate({"hessian": mm["hessian"] + coupled}, np)
+    assert r[n] == pytest.approx(0.01 * eig.weights[n], rel=1e-6) and np.abs(np.delete(r, n)).max() < 1e-6
     # Curvature along the reaction mode is invisible to D's Hessian residual, not to C's.
     v = eig.reference.modes[:, 0]
     along = mm["hessian"] + _from_mass_weighted(sn2, 0.8 * np.outer(v, v))

@@ -171,3 +171,53 @@ def test_derived_terms_on_random_graphs(graph):
     assert len(topo.torsions) == sum((degree[j] - 1) * (degree[k] - 1) for j, k in bonded) - 3 * triangles
     assert topo.oop_centres == tuple(a for a in range(n) if degree[a] == 3)
     assert len(topo.out_of_plane) == 3 * len(topo.oop_centres)
+
+
+def test_symmetry_classes_are_the_point_group_orbits(data_dir):
+    """Staggered ethane (D3d): one class of carbons, one of hydrogens. Methylamine (Cs):
+    the methyl H anti to the lone pair (in the mirror plane) apart from the other two,
+    the two amine H a pair."""
+    from q2mm.io import read_structures
+    from q2mm.topology.symmetry import symmetry_classes
+
+    ethane = read_structures(data_dir / "ethane" / "GS.fchk")[0]
+    classes = symmetry_classes(ethane.elements, ethane.coordinates)
+    assert len({c for c, e in zip(classes, ethane.elements, strict=True) if e == "H"}) == 1
+    assert len(set(classes)) == 2
+    amine = read_structures(data_dir / "validation/methylamine/methylamine-hessian.npy")[0]
+    classes = symmetry_classes(amine.elements, amine.coordinates)
+    hydrogens = [c for c, e in zip(classes, amine.elements, strict=True) if e == "H"]
+    assert sorted(hydrogens.count(c) for c in set(hydrogens)) == [1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("path", "splits"),
+    [
+        ("ethane/GS.fchk", False),
+        ("validation/oxirane/oxirane-hessian.npy", False),
+        ("validation/methylamine/methylamine-hessian.npy", True),
+        ("validation/acetone/acetone-hessian.npy", True),
+    ],
+)
+def test_types_split_only_where_one_row_cannot_hold_the_geometry(data_dir, path, splits):
+    """After refinement every bond row covers QM lengths within BOND_SPREAD and every
+    angle row QM angles within ANGLE_SPREAD; symmetric molecules keep their perceived
+    types (no split), methylamine's 115.8° / 109.1° H–C–N and acetone's in-plane /
+    out-of-plane methyl H get types of their own."""
+    from q2mm.residuals.geometry import bond_angles, bond_lengths
+    from q2mm.topology.symmetry import ANGLE_SPREAD, BOND_SPREAD
+    from q2mm.topology.typing import perceived_types
+
+    m = read_structures(data_dir / path)[0].with_(stationary_point=GS)
+    topology = perceive(m)
+    types = perceived_types(m, topology)
+    assert any(t.startswith("H.") for t in types) == splits
+    for terms, measure, limit in (
+        (topology.bonds, bond_lengths, BOND_SPREAD),
+        (topology.angles, bond_angles, np.radians(ANGLE_SPREAD)),
+    ):
+        rows: dict[tuple[str, ...], list[float]] = {}
+        for term, value in zip(terms, measure(m.coordinates, np.asarray(terms), np), strict=True):
+            key = tuple(types[a] for a in term)
+            rows.setdefault(min(key, key[::-1]), []).append(float(value))
+        assert all(max(v) - min(v) <= limit for v in rows.values())

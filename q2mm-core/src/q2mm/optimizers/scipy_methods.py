@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from scipy.optimize import BFGS, least_squares, minimize
+from threadpoolctl import threadpool_limits
 
 from ..errors import ConfigError, FitFailure
 from ..protocols import Objective, OptimizeResult
@@ -191,7 +192,20 @@ class TrustConstr(_ScipyMinimize):
 
 
 class _LeastSquares:
-    """scipy.optimize.least_squares on the weighted residual vector."""
+    """scipy.optimize.least_squares on the weighted residual vector. Options:
+    ``max_evaluations``, ``ftol``, ``xtol``, ``gtol``, ``x_scale``.
+
+    ``x_scale = "jac"`` (the default) scales each parameter by its Jacobian column,
+    which the force constants, ideal values and torsion heights of one fit need: on
+    the cyclobutene-opening TS (96 parameters) unit scaling crept 546 iterations (more
+    than 4 minutes) where "jac" converged in 32. ``ftol`` is scipy's own default, a
+    relative score change of 1e-8 per iteration: at 1e-10 the same TS crept on 660
+    iterations (62 s) for the last 0.05 % of the score, the frequency MAE moving from
+    13.48 to 13.46 cm⁻¹ (187 iterations, 27 s, at 1e-8). Each iteration's SVD runs on one BLAS
+    thread: the matrices are small (a few hundred rows), and OpenBLAS's threads spin
+    against JAX's on a busy machine (353 × 96: 2.4 ms on one thread, 0.3–0.8 s on two
+    of a loaded two-core machine).
+    """
 
     name: ClassVar[str]
     method: ClassVar[str]
@@ -200,12 +214,14 @@ class _LeastSquares:
     def __init__(
         self,
         max_evaluations: int | None = None,
-        ftol: float = 1e-10,
+        ftol: float = 1e-8,
         xtol: float = 1e-10,
         gtol: float = 1e-10,
+        x_scale: str | float = "jac",
     ):
         self.max_evaluations = max_evaluations
         self.tolerances = {"ftol": ftol, "xtol": xtol, "gtol": gtol}
+        self.x_scale = x_scale
 
     def minimize(
         self,
@@ -231,15 +247,17 @@ class _LeastSquares:
 
         lower, upper = tracker.lower, tracker.upper
         try:
-            res = least_squares(
-                tracker.residuals,
-                tracker.y0,
-                jac=jac,
-                method=self.method,
-                bounds=(lower, upper) if self.method != "lm" else (-np.inf, np.inf),
-                max_nfev=self.max_evaluations,
-                **self.tolerances,
-            )
+            with threadpool_limits(limits=1, user_api="blas"):
+                res = least_squares(
+                    tracker.residuals,
+                    tracker.y0,
+                    jac=jac,
+                    method=self.method,
+                    bounds=(lower, upper) if self.method != "lm" else (-np.inf, np.inf),
+                    max_nfev=self.max_evaluations,
+                    x_scale=self.x_scale,
+                    **self.tolerances,
+                )
             status = int(res.status)
             verdict = "converged" if status > 0 else "stopped" if status == 0 else "failed"
             return tracker.result(res.x, verdict, str(res.message))

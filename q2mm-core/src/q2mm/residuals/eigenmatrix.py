@@ -7,7 +7,8 @@ rather than frequencies needs no mode pairing at all — V is fixed by the QM da
 so the residual is smooth in the parameters and identical on NumPy and in ``jit``.
 Units: Hartree/(Bohr²·amu). Diagonal and off-diagonal elements carry separate
 weights (:mod:`q2mm.residuals.weights`); a transition state's reaction mode follows
-the TS method (see :mod:`q2mm.residuals.reference`).
+the TS method (see :mod:`q2mm.residuals.reference`); its couplings keep their weight
+under every method.
 """
 
 from __future__ import annotations
@@ -63,8 +64,12 @@ def build(
         ts_curvature=ts_curvature,
         residual_name="eigenmatrix",
     )
+    # D and E leave out the reaction mode's own curvature, never its couplings: the QM
+    # reaction mode is an eigenvector, so E_0j = 0 is still the target, and left free the
+    # couplings let the stiff MM reaction coordinate push a real mode's frequency down
+    # (HC–OH 1,2-shift: its 1459 cm⁻¹ mode fell to 31 cm⁻¹ at an exact diagonal).
     keep = reference.mode_weights()
-    rows, cols = np.triu_indices(reference.n_modes, k=1)
-    weights = np.concatenate([diagonal_weight * keep, off_diagonal_weight * keep[rows] * keep[cols]])
+    n = reference.n_modes
+    weights = np.concatenate([diagonal_weight * keep, np.full(n * (n - 1) // 2, off_diagonal_weight)])
     weights.setflags(write=False)
     return EigenmatrixResidual(reference=reference, weights=weights)

@@ -15,7 +15,8 @@ must be negative. The TS methods of Limé and Norrby:
   (``ts_curvature``, Hartree/(Bohr²·amu); default 1.0, i.e. 5140 cm⁻¹: far above any
   real mode, so the fitted force field has a stiff minimum along the reaction
   coordinate — the TSFF treats the TS as a minimum);
-- ``D``: the reaction mode gets zero weight (its diagonal element and couplings);
+- ``D``: the reaction mode's curvature gets zero weight (in the eigenmatrix its couplings
+  keep theirs: target 0, as for every pair of QM modes);
 - ``E``: D during the fit; re-deriving with C the force constants that D drove to
   zero or below is the estimator's job, so for residuals E is D.
 """

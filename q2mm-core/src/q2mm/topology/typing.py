@@ -44,6 +44,7 @@ import numpy as np
 from ..model import Molecule, StationaryPoint
 from ..vibrations import reaction_mode
 from .perception import Topology
+from .symmetry import refined_types
 
 #: Sum of a three-bonded centre's angles (degrees) from which it counts as planar.
 PLANAR_ANGLE_SUM = 350.0
@@ -84,7 +85,8 @@ def planar_centres(coordinates: np.ndarray, topology: Topology) -> tuple[int, ..
 
 
 def perceived_types(molecule: Molecule, topology: Topology) -> tuple[str, ...]:
-    """One type per atom by the module table."""
+    """One type per atom by the module table, split by symmetry where one row cannot
+    hold the structure's geometry (:mod:`q2mm.topology.symmetry`)."""
     planar = set(planar_centres(molecule.coordinates, topology))
     reacting = reacting_atoms(molecule)
     types = []
@@ -94,7 +96,7 @@ def perceived_types(molecule: Molecule, topology: Topology) -> tuple[str, ...]:
         if atom in planar:
             name = _PLANAR.get(name, name)
         types.append(f"{name}.ts" if atom in reacting else name)
-    return tuple(types)
+    return refined_types(types, molecule.elements, molecule.coordinates, topology)
 
 
 def reacting_atoms(molecule: Molecule) -> frozenset[int]:
