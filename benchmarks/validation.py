@@ -7,8 +7,10 @@ Structures: every system of ``data/validation/`` (made by q2mm-qm-pyscf; kind an
 charge from its ``meta.json``) and the small systems of ``data/`` (CH₃F, ethane GS
 and rotation TS, the F⁻ + CH₃F S_N2 TS). Each is fitted alone with the default
 configuration — QFUERZA estimate without a template, the default objective and
-parameters, the JAX engine, scipy L-BFGS-B — from a cold start of the run (JAX's
-persistent cache may hold compiled programs from earlier runs; say so when timing).
+parameters, the JAX engine, the default optimizer (``auto``: trust-region least
+squares at these sizes) — from a cold start of the run. JAX's persistent cache may
+hold compiled programs from earlier runs, and compiling is most of a cold fit's time:
+say which when timing (``Q2MM_JAX_CACHE_DIR=off`` for a cold cache).
 Transition states are fitted once per TS method asked for (default: all three); the
 default method's row decides whether the structure meets the targets.
 

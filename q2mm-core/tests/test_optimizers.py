@@ -274,3 +274,23 @@ def test_default_objective_keeps_the_geometry_a_frequency_fit_does_not(fit):
     assert results["default"]["angle_rmsd_degree"] < 1.0
     assert results["default"]["bond_rmsd_angstrom"] < 0.02
     assert results["default"]["eigenmatrix_diagonal_r2"] > 0.99
+
+
+def test_auto_takes_least_squares_where_the_jacobian_is_small(fit):
+    """The default optimizer: CH₃F's residual vector is short, so ``auto`` runs the
+    trust-region least squares and lands where ``scipy:least-squares-trf`` does; told
+    the vector is too long for a Jacobian, it runs L-BFGS-B instead."""
+    objective = fit.objective()
+    n = objective.residuals(fit.x0).size
+    auto = registry().create("optimizer", "auto").minimize(objective, fit.x0, fit.space.bounds)
+    trf = (
+        registry()
+        .create("optimizer", "scipy:least-squares-trf")
+        .minimize(fit.objective(), fit.x0, fit.space.bounds)
+    )
+    assert auto.message.startswith("scipy:least-squares-trf: ") and auto.status == "converged"
+    assert auto.score == pytest.approx(trf.score, rel=1e-12)
+    np.testing.assert_allclose(auto.x, trf.x, rtol=1e-12)
+    fallback = registry().create("optimizer", "auto", max_residuals=n - 1)
+    result = fallback.minimize(fit.objective(), fit.x0, fit.space.bounds)
+    assert result.message.startswith("scipy:lbfgsb: ") and result.score < objective.value(fit.x0)

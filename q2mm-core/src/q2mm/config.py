@@ -12,7 +12,7 @@ checked against them by the test suite.
 Schema (every key optional unless marked)::
 
     engine = "jax"                  # plugin name
-    optimizer = "scipy:least-squares-trf"  # plugin name
+    optimizer = "auto"              # plugin name
     executor = "serial"             # plugin name
     output = "results"              # result folder
     ts_method = "E"                 # C | D | E (transition-state handling)
@@ -177,7 +177,7 @@ class RunConfig:
     forcefield: ForceFieldSpec
     structures: tuple[StructureSpec, ...]
     engine: str = "jax"
-    optimizer: str = "scipy:least-squares-trf"
+    optimizer: str = "auto"
     executor: str = "serial"
     output: Path = Path("results")
     ts_method: str = DEFAULT_TS_METHOD.value

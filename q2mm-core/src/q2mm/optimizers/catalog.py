@@ -9,6 +9,13 @@ from ..plugins import PluginRecord
 
 OPTIMIZERS = [
     PluginRecord(
+        "auto",
+        "optimizer",
+        "q2mm.optimizers.scipy_methods:Auto",
+        capabilities={"gradient"},
+        description="default: scipy:least-squares-trf where the Jacobian is small, else scipy:lbfgsb",
+    ),
+    PluginRecord(
         "scipy:lbfgsb",
         "optimizer",
         "q2mm.optimizers.scipy_methods:LBFGSB",
