@@ -36,9 +36,10 @@ printed per size: the system (the ``Nonbonded`` contract lists every pair, N² r
 13 million at 5184 atoms), each engine's session and its first neighbour list.
 ``plan`` is what the engine's session methods add per call at coordinates their list
 still covers, outside ``jit``: the list's update (the plan itself is reused); a new
-list's pair blocks (NumPy sorts) are in the set-up. Prints the crossover size (the
-first size where a jax-md column's energy + gradient beats all pairs) and the
-exponent b of t ∝ N^b fitted to every column over the sizes ≥ 200 atoms it has.
+list's pair blocks are in the set-up. Per size, the jax-md columns' time per listed
+pair (the list's capacity); at the end the crossover size (the first size where a
+jax-md column's energy + gradient beats all pairs) and the exponent b of t ∝ N^b
+fitted to every column over the sizes ≥ 200 atoms it has.
 """
 
 from __future__ import annotations
@@ -232,7 +233,13 @@ def main() -> None:
                 f"{head if k == 0 else ' ' * len(head)} | {q:<16}"
                 + "".join(_cell(results[c], q) for c in COLUMNS)
             )
-        print("        set-up s: " + ", ".join(f"{k} {v:.1f}" for k, v in setup.items()), flush=True)
+        print("        set-up s: " + ", ".join(f"{k} {v:.1f}" for k, v in setup.items()))
+        per_pair = [
+            f"{c} " + "/".join(f"{1e6 * results[c][q][1] / listed[c]:.3f}" for q in QUANTITIES[:3])
+            for c in COLUMNS[1:]
+            if results[c] is not None
+        ]
+        print("        µs per listed pair (energy/energy+gradient/hvp): " + ", ".join(per_pair), flush=True)
     eg = {c: table[c]["energy+gradient"] for c in COLUMNS}
     for column in COLUMNS[1:]:
         cross = next(

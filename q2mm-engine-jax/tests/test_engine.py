@@ -241,3 +241,29 @@ def test_compiled_executables_land_in_the_cache(tmp_path):
     )
     assert out.strip() == str(folder)
     assert any(p.name.startswith("jit_hessian") for p in folder.iterdir())
+
+
+def test_cpu_compiler_flags_leave_the_users_own_alone():
+    """Each of q2mm's XLA CPU flags is added unless ``XLA_FLAGS`` already names it."""
+    out = run_python(
+        """
+        import os
+        from q2mm.jax_runtime import configure
+        configure()
+        print(os.environ["XLA_FLAGS"])
+        """,
+        XLA_FLAGS="--xla_cpu_use_fusion_emitters=true",
+    )
+    assert out.split() == ["--xla_cpu_use_fusion_emitters=true", "--xla_cpu_experimental_ynn_fusion_type="]
+
+
+@pytest.mark.parametrize("dtype", [np.int64, float])
+def test_unique_rows_is_numpys_unique_with_its_grouping_order(dtype):
+    from q2mm_engine_jax.plan import unique_rows
+
+    rows = np.random.default_rng(5).integers(-3, 4, size=(500, 3)).astype(dtype)
+    expected, inverse = np.unique(rows, axis=0, return_inverse=True)
+    unique, group, order = unique_rows(rows)
+    np.testing.assert_array_equal(unique, expected)
+    np.testing.assert_array_equal(group, inverse.ravel())
+    np.testing.assert_array_equal(order, np.argsort(group, kind="stable"))

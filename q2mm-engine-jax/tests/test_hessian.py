@@ -80,3 +80,35 @@ def test_traceable_functions_match_the_session(ch3f, engine):
     assert float(jax.jit(fns.energy)(values, x)) == pytest.approx(session.energy(values), abs=1e-12)
     np.testing.assert_allclose(jax.jit(fns.gradient)(values, x), session.gradient(values), atol=1e-12)
     np.testing.assert_allclose(jax.jit(fns.hessian)(values, x), session.hessian(values), atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["ethane_mm3", "ethane_harmonic"])
+def test_blocks_evaluated_in_chunks_give_the_same_numbers(name, engine, request, monkeypatch):
+    """A block of at least eight chunks (a neighbour list's pairs) is evaluated chunk
+    by chunk: three ethanes as one batch with chunks of two entries (bonds, torsions
+    and vdW pairs end with a remainder) give the energies, gradients, Hessians and
+    parameter derivatives of every block at once."""
+    from q2mm_engine_jax import energy
+
+    system, values = request.getfixturevalue(name)
+    batch = engine.prepare_batch([system] * 3)
+    x = batch.stack() + np.random.default_rng(3).normal(scale=0.02, size=batch.stack().shape)
+
+    def evaluate():
+        def total(values):
+            return jax.numpy.sum(energy.energy(batch.plan, values, x))
+
+        return [
+            *jax.jit(energy.energy_gradient)(batch.plan, values, x),
+            jax.jit(energy.hessian)(batch.plan, values, x),
+            jax.jit(jax.grad(total))(values),
+        ]
+
+    at_once = evaluate()
+    assert max(len(b) for b in batch.plan.blocks) < 8 * energy.CHUNK
+    monkeypatch.setattr(energy, "CHUNK", 2)
+    jax.clear_caches()  # traces are cached per function: these must see the new size
+    request.addfinalizer(jax.clear_caches)  # and later tests the module's own
+    assert sum(len(b) // 2 >= 8 and len(b) % 2 for b in batch.plan.blocks) >= 2
+    for chunked, whole in zip(evaluate(), at_once, strict=True):
+        np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12 * np.abs(whole).max())

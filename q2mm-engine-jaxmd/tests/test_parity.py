@@ -88,7 +88,7 @@ def test_overflow_is_rebuilt_not_truncated(ethane, jax_engine):
 def _listed_pairs(plan):
     """The vdW and Coulomb entries of a plan without its padding (scale 0)."""
     return {
-        b.kind: np.asarray(b.atoms)[np.asarray(b.scale)[:, 0] != 0]
+        b.kind: np.asarray(b.atoms)[np.asarray(b.scale)[np.asarray(b.rule)] != 0]
         for b in plan.blocks
         if b.kind in ("vdw", "coulomb")
     }

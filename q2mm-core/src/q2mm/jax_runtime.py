@@ -8,10 +8,16 @@ first program — never at plugin import (listing plugins must not import JAX).
 - **float64.** Force-field fitting differentiates small energy differences; float32
   loses them.
 - **XLA's classic CPU emitters** (``--xla_cpu_use_fusion_emitters=false``): the
-  fitting programs compile markedly faster with them and run as fast (the
-  q2mm-engine-jax README's Performance section has the measurement). Like every XLA flag it takes
-  effect only if set before JAX starts its backends, and a user's own ``XLA_FLAGS``
-  setting of it wins.
+  fitting programs compile markedly faster with them and run as fast.
+- **No YNNPACK fusions** (``--xla_cpu_experimental_ynn_fusion_type=``, an empty
+  list): XLA's CPU compiler hands some elementwise chains and reductions to YNNPACK,
+  which ran them several times slower than XLA's own loops here — a periodic
+  minimum image (``round``) fused with a squared distance took ~80 ns per pair and
+  the jax-md engine's energy in a periodic box 8× its time without them; the
+  Rh-enamide objective + gradient and Hessians ran 10–20 % faster without them.
+  The q2mm-engine-jax README's Performance section has the measurements of both
+  flags. Like every XLA flag they take effect only if set before JAX starts its
+  backends, and a user's own ``XLA_FLAGS`` setting of either wins.
 - **The persistent compilation cache**, on by default: compiling a Hessian or a
   relaxation costs seconds while running it costs milliseconds, so a second process
   (the next fit, the next test run) loads the compiled executables from the user
@@ -28,7 +34,8 @@ from pathlib import Path
 import platformdirs
 
 CACHE_ENV = "Q2MM_JAX_CACHE_DIR"
-CPU_COMPILER_FLAG = "--xla_cpu_use_fusion_emitters=false"
+#: XLA CPU compiler flags, as ``--name=value``: each applies unless ``XLA_FLAGS`` names it.
+CPU_COMPILER_FLAGS = ("--xla_cpu_use_fusion_emitters=false", "--xla_cpu_experimental_ynn_fusion_type=")
 _OFF = {"", "0", "off", "false", "no", "none"}
 #: Cache every executable that took longer than this to compile; JAX's default of
 #: 1 s would skip most of ours, which compile in a fraction of a second each.
@@ -74,8 +81,9 @@ def configure() -> Path | None:
     from jax._src import xla_bridge
 
     flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_use_fusion_emitters" not in flags and not xla_bridge.backends_are_initialized():
-        os.environ["XLA_FLAGS"] = f"{flags} {CPU_COMPILER_FLAG}".strip()
+    if not xla_bridge.backends_are_initialized():
+        missing = [f for f in CPU_COMPILER_FLAGS if f.split("=")[0].lstrip("-") not in flags]
+        os.environ["XLA_FLAGS"] = " ".join([flags, *missing]).strip()
     jax.config.update("jax_enable_x64", True)
     if not _configured:
         _configured.append(_enable_persistent_cache())

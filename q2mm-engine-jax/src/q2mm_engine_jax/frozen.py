@@ -14,10 +14,9 @@ constants, computed once before the fit instead of at every evaluation.
 from __future__ import annotations
 
 import attrs
-import jax
 import numpy as np
 
-from .plan import Block, Plan
+from .plan import Block, PairBlock, Plan
 
 
 def freeze(plan: Plan, values, varying) -> Plan:
@@ -29,51 +28,30 @@ def freeze(plan: Plan, values, varying) -> Plan:
         raise ValueError(
             f"frozen values of shape {np.shape(values)} for terms that use {plan.n_parameters} parameters"
         )
-    blocks = []
-    for block in plan.blocks:
-        slots, present = np.asarray(block.slots), np.asarray(block.present)
-        keep = present & var[slots]
-        fallback = np.where(present & ~keep, ext[slots], np.asarray(block.fallback))
-        blocks.append(
-            attrs.evolve(
-                block,
-                present=np.asarray(keep),
-                fallback=np.asarray(fallback),
-                reads_values=bool(keep.any()),
-            )
-        )
     reduction = plan.reduction
     if reduction is not None:
-        reduced, slot = np.asarray(reduction.reduced), np.asarray(reduction.slot)
-        keep = reduced & var[slot]
-        factor = np.where(reduced & ~keep, ext[slot], np.asarray(reduction.factor))
-        reduction = attrs.evolve(
-            reduction, reduced=np.asarray(keep), factor=np.asarray(factor), reads_values=bool(keep.any())
-        )
-    return attrs.evolve(plan, blocks=tuple(blocks), reduction=reduction)
+        reduction = attrs.evolve(reduction, factor=reduction.factor.frozen(ext, var))
+    return attrs.evolve(plan, blocks=tuple(b.frozen(ext, var) for b in plan.blocks), reduction=reduction)
 
 
-def _reading(block: Block, centres_vary: bool) -> np.ndarray:
+def _reading(block: Block | PairBlock, centres_vary: bool) -> np.ndarray:
     """Per entry: whether it depends on ``values`` (a vdW pair does through moving
     centres when a reduction factor varies)."""
     if block.family.centres and centres_vary:
         return np.ones(len(block), dtype=bool)
-    return np.asarray(block.present).reshape(len(block), -1).any(axis=1)
+    return block.reading()
 
 
 def split(plan: Plan) -> tuple[Plan, Plan]:
     """A frozen plan as (its entries that read ``values``, all its entries with
-    those at scale 0): the two sum to the plan, and the second is a constant of the
-    parameters. The second keeps the plan's shapes, so it runs through the same
-    compiled programs as the plan itself."""
-    centres_vary = plan.reduction is not None and plan.reduction.reads_values
+    those silenced: at scale 0): the two sum to the plan, and the second is a
+    constant of the parameters. The second keeps the plan's shapes, so it runs
+    through the same compiled programs as the plan itself."""
+    centres_vary = plan.reduction is not None and plan.reduction.factor.reads_values
     active, fixed = [], []
     for block in plan.blocks:
         reads = _reading(block, centres_vary)
         if reads.any():
-            active.append(
-                jax.tree_util.tree_map(lambda a, reads=reads: np.asarray(np.asarray(a)[reads]), block)
-            )
-        scale = np.where(reads[:, None], 0.0, np.asarray(block.scale))
-        fixed.append(attrs.evolve(block, scale=np.asarray(scale)))
+            active.append(block.with_entry_arrays([np.asarray(a)[reads] for a in block.entry_arrays()]))
+        fixed.append(block.silenced(reads))
     return attrs.evolve(plan, blocks=tuple(active)), attrs.evolve(plan, blocks=tuple(fixed))

@@ -1,9 +1,13 @@
 """An :class:`~q2mm.model.system.MMSystem` turned into arrays JAX can trace.
 
-A :class:`Plan` holds one :class:`Block` per term family: the atoms of every term,
-the parameter-vector slots each term reads, per-term constants and a per-term scale.
+A :class:`Plan` holds one block per term family: the atoms of every term, the
+parameter-vector slots each term reads, per-term constants and a per-term scale.
 vdW and Coulomb pairs, charge–dipole and dipole–dipole interactions become 2-, 3-
 and 4-atom blocks here, so the Hessian assembles from local blocks for them too.
+Bonded and dipole families are :class:`Block` s, which store every term's slots;
+vdW and Coulomb pairs, the many terms of a structure, are :class:`PairBlock` s,
+which store two atoms and a rule per pair and look the parameters up by index when
+evaluated.
 
 A plan covers a batch of structures: coordinates come as (structures, width, 3),
 and term atoms index them flattened, atom i of structure b being b · width + i.
@@ -21,6 +25,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 import jax
+import jax.numpy as jnp
 import numpy as np
 from q2mm.errors import ConfigError, UnsupportedTermError
 from q2mm.model import Conventions, MMSystem, Nonbonded, TermSet
@@ -29,42 +34,285 @@ from .terms import BONDED, DERIVED, FAMILIES, Family
 
 
 @attrs.frozen(eq=False)
+class Table:
+    """Parameter fields read from ``values`` when evaluated: field [..., f] is
+    ``values[slots[..., f]]`` (``values`` extended by one trailing entry) where
+    ``present``, else ``fallback`` — an absent optional field's default, or a value
+    :func:`~q2mm_engine_jax.frozen.freeze` baked in. ``reads_values`` is False when
+    nothing is present: the energy then never touches ``values``, so no parameter
+    derivative is traced."""
+
+    slots: np.ndarray  # int
+    present: np.ndarray  # bool, the shape of slots
+    fallback: np.ndarray  # float, the shape of slots
+    reads_values: bool = True
+
+    @classmethod
+    def of(cls, slots, defaults, n_parameters: int) -> Table:
+        """From slots with −1 for an absent field; ``defaults`` (one per field, the
+        last axis) stand in for those."""
+        slots = np.asarray(slots, dtype=np.int64)
+        present = slots >= 0
+        fallback = np.broadcast_to(np.asarray(defaults, dtype=float), slots.shape)
+        return cls(np.where(present, slots, n_parameters), present, np.asarray(fallback))
+
+    def read(self, values_ext):
+        if not self.reads_values:
+            return self.fallback
+        return jnp.where(self.present, values_ext[self.slots], self.fallback)
+
+    def frozen(self, ext: np.ndarray, varying: np.ndarray) -> Table:
+        """Every slot outside ``varying`` read from ``ext`` now (both extended by one)."""
+        slots, present = np.asarray(self.slots), np.asarray(self.present)
+        keep = present & varying[slots]
+        fallback = np.where(present & ~keep, ext[slots], np.asarray(self.fallback))
+        return Table(slots, keep, fallback, reads_values=bool(keep.any()))
+
+    def rows_reading(self) -> np.ndarray:
+        """Per row (the first axis): whether any of its fields reads ``values``."""
+        present = np.asarray(self.present)
+        return present.reshape(len(present), -1).any(axis=1)
+
+    @staticmethod
+    def stacked(tables: Sequence[Table]) -> Table:
+        """The rows of ``tables`` one after another."""
+        columns = zip(*(t.children() for t in tables), strict=True)
+        return Table(
+            *(np.concatenate([np.asarray(a) for a in arrays]) for arrays in columns),
+            reads_values=any(t.reads_values for t in tables),
+        )
+
+    @staticmethod
+    def per_batch_atom(
+        tables: dict[int, Table], width: int, n_structures: int, n_parameters: int, fallback: float
+    ) -> Table:
+        """Per-atom tables of some structures of a batch as one over its flattened
+        atoms, structure b's rows from b · width on; every other row (padding atoms,
+        structures without a table) reads nothing and is ``fallback``."""
+        fields = np.asarray(next(iter(tables.values())).slots).shape[1:]
+        slots = np.full((n_structures * width, *fields), n_parameters, dtype=np.int64)
+        present, values = np.zeros(slots.shape, dtype=bool), np.full(slots.shape, fallback)
+        for b, table in tables.items():
+            rows = slice(b * width, b * width + len(np.asarray(table.slots)))
+            slots[rows], present[rows], values[rows] = (np.asarray(a) for a in table.children())
+        return Table(slots, present, values, reads_values=any(t.reads_values for t in tables.values()))
+
+    def children(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.slots, self.present, self.fallback
+
+
+@attrs.frozen(eq=False)
 class Block:
     """All terms of one family, one entry per atom tuple with the terms on those
-    atoms as its rows (the entry's energy is the scaled sum over rows). ``slots``
-    index ``values`` extended by one trailing entry; where ``present`` is False the
-    term uses ``fallback`` instead."""
+    atoms as its rows (the entry's energy is the scaled sum over rows); ``params``
+    (entries, rows, fields) holds every term's parameter slots."""
 
     kind: str
     atoms: np.ndarray  # (n, arity) int
-    slots: np.ndarray  # (n, rows, fields) int
-    present: np.ndarray  # (n, rows, fields) bool
-    fallback: np.ndarray  # (n, rows, fields) float
+    params: Table  # (n, rows, fields)
     constants: np.ndarray  # (n, rows, constants) float
     scale: np.ndarray  # (n, rows) float
-    #: False when no term reads ``values`` (all frozen, see :mod:`.frozen`): the
-    #: energy then never touches ``values``, so no parameter derivative is traced.
-    reads_values: bool = True
 
     @property
     def family(self) -> Family:
         return FAMILIES[self.kind]
 
+    @property
+    def reads_values(self) -> bool:
+        return self.params.reads_values
+
     def __len__(self) -> int:
         return int(self.atoms.shape[-2])
+
+    def arguments(self, values_ext):
+        """(parameters, constants, scale) of every entry: (n, rows, ·) and (n, rows)."""
+        return self.params.read(values_ext), jnp.asarray(self.constants), jnp.asarray(self.scale)
+
+    def reading(self) -> np.ndarray:
+        """Per entry: whether it reads ``values``."""
+        return self.params.rows_reading()
+
+    def frozen(self, ext: np.ndarray, varying: np.ndarray) -> Block:
+        return attrs.evolve(self, params=self.params.frozen(ext, varying))
+
+    def entry_arrays(self) -> list:
+        """The arrays with one row per entry (slicing them all slices the block)."""
+        return [self.atoms, *self.params.children(), self.constants, self.scale]
+
+    def with_entry_arrays(self, arrays) -> Block:
+        """This block with :meth:`entry_arrays` replaced."""
+        atoms, slots, present, fallback, constants, scale = arrays
+        params = Table(slots, present, fallback, reads_values=self.reads_values)
+        return Block(self.kind, atoms, params, constants, scale)
+
+    def silenced(self, mask: np.ndarray) -> Block:
+        """The same entries, those where ``mask`` at scale 0 (same shapes, so the same
+        compiled programs)."""
+        return attrs.evolve(self, scale=np.where(mask[:, None], 0.0, np.asarray(self.scale)))
+
+    def _rows(self, rows: int) -> Block:
+        """This block with ``rows`` rows per entry: extra rows copy the first at scale 0."""
+        scale = np.asarray(self.scale)
+        extra = rows - scale.shape[1]
+        if extra == 0:
+            return self
+
+        def fill(a):
+            a = np.asarray(a)
+            return np.concatenate([a, np.repeat(a[:, :1], extra, axis=1)], axis=1)
+
+        return attrs.evolve(
+            self,
+            params=Table(*(fill(a) for a in self.params.children()), reads_values=self.reads_values),
+            constants=fill(self.constants),
+            scale=np.concatenate([scale, np.zeros((len(scale), extra))], axis=1),
+        )
+
+    @staticmethod
+    def joined(
+        members: Sequence[tuple[int, Block]], width: int, n_structures: int, n_parameters: int
+    ) -> Block:
+        """The blocks of one family from several structures (structure index, block),
+        their atoms offset into the batch's flattened atoms (the signature
+        :meth:`PairBlock.joined` needs)."""
+        rows = max(block.scale.shape[1] for _, block in members)
+        parts = [(b, block._rows(rows)) for b, block in members]
+        return Block(
+            parts[0][1].kind,
+            np.concatenate([np.asarray(block.atoms) + b * width for b, block in parts]),
+            Table.stacked([block.params for _, block in parts]),
+            np.concatenate([np.asarray(block.constants) for _, block in parts]),
+            np.concatenate([np.asarray(block.scale) for _, block in parts]),
+        )
+
+
+def _take(table, index):
+    """``table[index]``: in NumPy when both are NumPy arrays — a plan closed over by a
+    traced function, whose frozen parameters then become constants of the program as
+    a :class:`Block`'s do — else traced."""
+    if isinstance(table, np.ndarray) and isinstance(index, np.ndarray):
+        return table[index]
+    return jnp.asarray(table)[index]
+
+
+#: The rule of padding entries and of entries a frozen plan's constant part leaves
+#: out (:meth:`PairBlock.silenced`): row 0 of every rule table, scale 0.
+SILENT = 0
+
+
+@attrs.frozen(eq=False)
+class PairBlock:
+    """vdW or Coulomb pairs: per pair only its two atoms and its rule (int32, 12
+    bytes; a :class:`Block` stores ~130 bytes per vdW pair — slots, flags, fallbacks,
+    constants and scale), the parameters looked up by index when evaluated. The
+    family's fields come in pairs read per atom (vdW radius and epsilon, charge:
+    ``per_atom``, one row per atom of the batch's flattened atoms) followed by the
+    fields of the pair's rule (an explicit vdw_pair row's r* and ε: ``per_rule``). A
+    rule is one combination of scale (MM3's 1-2/1-3/1-4 rules) and explicit vdW-pair
+    slots, of which a structure has a handful; row :data:`SILENT` has scale 0.
+
+    The jax-md engine's neighbour lists hold ~200 pairs per atom: as :class:`Block` s
+    at ~190 bytes a pair, copied to the device at every call, they made its time per
+    pair grow with N (its README's scaling section)."""
+
+    kind: str
+    atoms: np.ndarray  # (m, 2) int32
+    rule: np.ndarray  # (m,) int32 row of per_rule, constants and scale
+    per_atom: Table  # (atoms, fields read per atom)
+    per_rule: Table  # (rules, fields of the pair's rule)
+    constants: np.ndarray  # (rules, constants) float
+    scale: np.ndarray  # (rules,) float
+
+    @property
+    def family(self) -> Family:
+        return FAMILIES[self.kind]
+
+    @property
+    def reads_values(self) -> bool:
+        return self.per_atom.reads_values or self.per_rule.reads_values
+
+    def __len__(self) -> int:
+        return int(self.atoms.shape[-2])
+
+    def arguments(self, values_ext):
+        """(parameters, constants, scale) of every pair as one-row entries: (m, 1, ·)
+        and (m, 1), the fields in the family's order (i's and j's value of each field
+        read per atom, then the rule's)."""
+        i, j, rule = self.atoms[:, 0], self.atoms[:, 1], self.rule
+        own = self.per_atom.read(values_ext)
+        fields = [_take(own, i), _take(own, j), _take(self.per_rule.read(values_ext), rule)]
+        xp = np if all(isinstance(f, np.ndarray) for f in fields) else jnp
+        both = xp.stack(fields[:2], axis=-1).reshape(len(self), -1)
+        params = xp.concatenate([both, fields[2]], axis=-1)
+        constants, scale = _take(self.constants, rule), _take(self.scale, rule)
+        return tuple(jnp.asarray(a)[:, None] for a in (params, constants, scale))
+
+    def reading(self) -> np.ndarray:
+        atoms, rule = np.asarray(self.atoms), np.asarray(self.rule)
+        own = self.per_atom.rows_reading()
+        return own[atoms[:, 0]] | own[atoms[:, 1]] | self.per_rule.rows_reading()[rule]
+
+    def frozen(self, ext: np.ndarray, varying: np.ndarray) -> PairBlock:
+        return attrs.evolve(
+            self, per_atom=self.per_atom.frozen(ext, varying), per_rule=self.per_rule.frozen(ext, varying)
+        )
+
+    def entry_arrays(self) -> list:
+        return [self.atoms, self.rule]
+
+    def with_entry_arrays(self, arrays) -> PairBlock:
+        atoms, rule = arrays
+        return attrs.evolve(self, atoms=atoms, rule=rule)
+
+    def silenced(self, mask: np.ndarray) -> PairBlock:
+        return attrs.evolve(self, rule=np.where(mask, SILENT, np.asarray(self.rule)).astype(np.int32))
+
+    def padded(self, entries: int) -> PairBlock:
+        """``entries`` pairs: copies of the first under the silent rule, so the programs
+        compiled for a neighbour list's capacity serve every pair set it holds."""
+        extra = entries - len(self)
+        if extra <= 0:
+            return self
+        atoms, rule = np.asarray(self.atoms), np.asarray(self.rule)
+        return attrs.evolve(
+            self,
+            atoms=np.concatenate([atoms, np.repeat(atoms[:1], extra, axis=0)]),
+            rule=np.concatenate([rule, np.full(extra, SILENT, dtype=np.int32)]),
+        )
+
+    @staticmethod
+    def joined(
+        members: Sequence[tuple[int, PairBlock]], width: int, n_structures: int, n_parameters: int
+    ) -> PairBlock:
+        """The pair blocks of one family from several structures (structure index,
+        block): atoms offset into the batch's flattened atoms, each structure's
+        per-atom rows at its own offset (padding atoms read nothing), rule tables
+        stacked."""
+        blocks = [block for _, block in members]
+        offsets = np.cumsum([0] + [len(np.asarray(block.scale)) for block in blocks])
+        return PairBlock(
+            blocks[0].kind,
+            np.concatenate([np.asarray(block.atoms) + b * width for b, block in members]).astype(np.int32),
+            np.concatenate(
+                [np.asarray(block.rule) + o for block, o in zip(blocks, offsets[:-1], strict=True)]
+            ).astype(np.int32),
+            Table.per_batch_atom(
+                {b: block.per_atom for b, block in members}, width, n_structures, n_parameters, 0.0
+            ),
+            Table.stacked([block.per_rule for block in blocks]),
+            np.concatenate([np.asarray(block.constants) for block in blocks]),
+            np.concatenate([np.asarray(block.scale) for block in blocks]),
+        )
 
 
 @attrs.frozen(eq=False)
 class Reduction:
-    """Where each atom's vdW centre sits: partner + f (atom − partner), f read from
-    ``values`` at ``slot`` where ``reduced`` (MM3 hydrogens), else ``factor`` (1 for an
-    atom that is its own centre, the value itself for a frozen reduction factor)."""
+    """Where each atom's vdW centre sits: partner + f (atom − partner), f from
+    ``factor`` — a parameter slot for a reduced atom (MM3 hydrogens), else 1 (an atom
+    that is its own centre)."""
 
     partner: np.ndarray  # (n,) int; the atom itself when not reduced
-    slot: np.ndarray  # (n,) int into values extended by one
-    reduced: np.ndarray  # (n,) bool
-    factor: np.ndarray  # (n,) float
-    reads_values: bool = True
+    factor: Table  # (n,)
 
 
 @attrs.frozen(eq=False)
@@ -81,7 +329,7 @@ class Plan:
     is 1 below r_on and 0 beyond r_cut (:func:`q2mm_engine_jax.terms.nonbonded.switch`);
     None: no cutoff. The JAX engine's plans leave both None; the jax-md engine sets them."""
 
-    blocks: tuple[Block, ...]
+    blocks: tuple[Block | PairBlock, ...]
     atom_mask: np.ndarray
     reduction: Reduction | None
     conventions: Conventions
@@ -93,14 +341,24 @@ class Plan:
 
 
 jax.tree_util.register_pytree_node(
+    Table,
+    lambda t: ((t.slots, t.present, t.fallback), t.reads_values),
+    lambda reads, children: Table(*children, reads_values=reads),
+)
+jax.tree_util.register_pytree_node(
     Block,
-    lambda b: ((b.atoms, b.slots, b.present, b.fallback, b.constants, b.scale), (b.kind, b.reads_values)),
-    lambda aux, children: Block(aux[0], *children, reads_values=aux[1]),
+    lambda b: ((b.atoms, b.params, b.constants, b.scale), b.kind),
+    lambda kind, children: Block(kind, *children),
+)
+jax.tree_util.register_pytree_node(
+    PairBlock,
+    lambda b: ((b.atoms, b.rule, b.per_atom, b.per_rule, b.constants, b.scale), b.kind),
+    lambda kind, children: PairBlock(kind, *children),
 )
 jax.tree_util.register_pytree_node(
     Reduction,
-    lambda r: ((r.partner, r.slot, r.reduced, r.factor), r.reads_values),
-    lambda reads, children: Reduction(*children, reads_values=reads),
+    lambda r: ((r.partner, r.factor), None),
+    lambda _, children: Reduction(*children),
 )
 jax.tree_util.register_pytree_node(
     Plan,
@@ -133,6 +391,21 @@ class _Columns:
     scale: np.ndarray
 
 
+def unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(rows, axis=0, return_inverse=True)`` — the distinct rows in
+    lexicographic order and each row's index among them — and the stable order that
+    sorts ``rows`` into them (rows grouped, each group in its original order). By one
+    ``lexsort`` of the columns: ``np.unique`` with an axis sorts a structured view of
+    the rows, 3–4× slower (1.1 s against 0.28 s for a million pairs)."""
+    order = np.lexsort(rows.T[::-1])
+    ordered = rows[order]
+    new = np.ones(len(rows), dtype=bool)
+    np.any(ordered[1:] != ordered[:-1], axis=1, out=new[1:])
+    inverse = np.empty(len(rows), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return ordered[new], inverse, order
+
+
 def _block(family: Family, cols: _Columns, n_parameters: int) -> Block:
     """One block with the terms that act on the same atoms gathered into rows of one
     entry (MM3 torsions: the V1, V2, V3 rows of a dihedral), so the geometry and its
@@ -143,9 +416,7 @@ def _block(family: Family, cols: _Columns, n_parameters: int) -> Block:
     slots = np.asarray(cols.slots, dtype=np.int64).reshape(len(atoms), n_fields)
     constants = np.asarray(cols.constants, dtype=float).reshape(len(atoms), n_constants)
     scale = np.asarray(cols.scale, dtype=float)
-    unique, group = np.unique(atoms, axis=0, return_inverse=True)
-    group = group.ravel()
-    order = np.argsort(group, kind="stable")
+    unique, group, order = unique_rows(atoms)
     counts = np.bincount(group, minlength=len(unique))
     rows = int(counts.max()) if len(counts) else 1
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -153,19 +424,18 @@ def _block(family: Family, cols: _Columns, n_parameters: int) -> Block:
     r = np.arange(rows)
     take = order[first[:, None] + np.where(r < counts[:, None], r, 0)]
     filled = r < counts[:, None]
-    present = slots[take] >= 0
-    fallback = np.broadcast_to(
-        np.array([family.defaults.get(f, 0.0) for f in family.fields], dtype=float), present.shape
-    )
     return Block(
         family.kind,
-        np.asarray(unique),
-        np.asarray(np.where(present, slots[take], n_parameters)),
-        np.asarray(present),
-        np.asarray(fallback),
+        unique,
+        Table.of(slots[take], _defaults(family.fields, family), n_parameters),
         np.asarray(constants[take]),
         np.asarray(np.where(filled, scale[take], 0.0)),
     )
+
+
+def _defaults(fields: Sequence[str], family: Family) -> list[float]:
+    """What stands in for each of ``fields`` where a term has no slot for it."""
+    return [family.defaults.get(f, 0.0) for f in fields]
 
 
 def _field_columns(terms: TermSet, names: tuple[str, ...], optional: Iterable[str] = ()) -> np.ndarray:
@@ -253,48 +523,89 @@ def _charge_dipoles(system: MMSystem, n_parameters: int) -> Block | None:
     return _block(family, _Columns(atoms, slots, np.zeros((len(q), 0)), np.ones(len(q))), n_parameters)
 
 
+@attrs.frozen(eq=False)
+class RuleTables:
+    """The rule tables of pair blocks (:class:`PairBlock`): vdW rules (scale, explicit
+    vdw_pair radius and epsilon slots, −1 for none) and Coulomb rules (scale), each
+    table's row :data:`SILENT` with scale 0 and no explicit slots."""
+
+    vdw_scale: np.ndarray  # (rules,)
+    vdw_override: np.ndarray  # (rules, 2) int
+    elec_scale: np.ndarray  # (rules,)
+
+    @classmethod
+    def of(
+        cls, vdw_scale: np.ndarray, elec_scale: np.ndarray, override: np.ndarray
+    ) -> tuple[RuleTables, np.ndarray, np.ndarray]:
+        """The tables of pairs with these scales and explicit vdW-pair slots (m, 2),
+        and each pair's vdW and Coulomb rule (m,) int32."""
+        vdw = np.column_stack([np.asarray(vdw_scale, dtype=float), override])
+        vdw_rules, vdw_rule, _ = unique_rows(np.concatenate([[[0.0, -1.0, -1.0]], vdw]))
+        elec_rules, elec_rule, _ = unique_rows(np.concatenate([[0.0], elec_scale])[:, None])
+        # The silent row sorts first: scales are never negative, slots never below −1.
+        assert vdw_rule[0] == SILENT and elec_rule[0] == SILENT
+        rules = cls(vdw_rules[:, 0], vdw_rules[:, 1:].astype(np.int64), elec_rules[:, 0])
+        return rules, vdw_rule[1:].astype(np.int32), elec_rule[1:].astype(np.int32)
+
+
 def pair_blocks(
     nb: Nonbonded,
     pairs: np.ndarray,
-    vdw_scale: np.ndarray,
-    elec_scale: np.ndarray,
-    override: np.ndarray,
+    vdw_rule: np.ndarray,
+    elec_rule: np.ndarray,
+    rules: RuleTables,
     n_parameters: int,
-) -> list[Block]:
+) -> list[PairBlock]:
     """vdW pairs (between vdW centres) and Coulomb pairs (between atoms) of a pair
-    list — ``pairs`` (m, 2) with their scales and explicit vdw_pair slots (m, 2) —
-    each only where it can be non-zero: a non-zero scale and parameters on both
-    atoms. The JAX engine passes every pair of the structure (``Nonbonded.pairs``),
-    the jax-md engine the pairs of a neighbour list."""
+    list — ``pairs`` (m, 2) with their rules in ``rules`` — each only where it can be
+    non-zero: a non-zero scale and parameters on both atoms. The JAX engine passes
+    every pair of the structure (``Nonbonded.pairs``), the jax-md engine the pairs of
+    a neighbour list."""
     i, j = pairs[:, 0], pairs[:, 1]
     radius, epsilon = nb.vdw_slots[:, 0], nb.vdw_slots[:, 1]
     blocks = []
+    explicit = rules.vdw_override[:, 0] >= 0
     by_rule = (radius[i] >= 0) & (radius[j] >= 0) & (epsilon[i] >= 0) & (epsilon[j] >= 0)
-    vdw = (vdw_scale != 0) & ((override[:, 0] >= 0) | by_rule)
+    vdw = (rules.vdw_scale[vdw_rule] != 0) & (explicit[vdw_rule] | by_rule)
     if vdw.any():
-        slots = np.stack(
-            [radius[i], radius[j], epsilon[i], epsilon[j], override[:, 0], override[:, 1]], axis=1
+        family = DERIVED["vdw"]
+        blocks.append(
+            PairBlock(
+                "vdw",
+                pairs[vdw].astype(np.int32),
+                vdw_rule[vdw],
+                Table.of(nb.vdw_slots[:, :2], _defaults(family.fields[:4:2], family), n_parameters),
+                Table.of(rules.vdw_override, _defaults(family.fields[4:], family), n_parameters),
+                explicit[:, None].astype(float),
+                rules.vdw_scale,
+            )
         )
-        constants = (override[:, :1] >= 0).astype(float)
-        cols = _Columns(pairs[vdw], slots[vdw], constants[vdw], vdw_scale[vdw])
-        blocks.append(_block(DERIVED["vdw"], cols, n_parameters))
     charge = nb.charge_slots
-    coulomb = (elec_scale != 0) & (charge[i] >= 0) & (charge[j] >= 0)
+    coulomb = (rules.elec_scale[elec_rule] != 0) & (charge[i] >= 0) & (charge[j] >= 0)
     if coulomb.any():
-        slots = np.stack([charge[i], charge[j]], axis=1)[coulomb]
-        cols = _Columns(pairs[coulomb], slots, np.zeros((int(coulomb.sum()), 0)), elec_scale[coulomb])
-        blocks.append(_block(DERIVED["coulomb"], cols, n_parameters))
+        family = DERIVED["coulomb"]
+        none = np.zeros((len(rules.elec_scale), 0), dtype=np.int64)
+        blocks.append(
+            PairBlock(
+                "coulomb",
+                pairs[coulomb].astype(np.int32),
+                elec_rule[coulomb],
+                Table.of(charge[:, None], _defaults(family.fields[:1], family), n_parameters),
+                Table.of(none, [], n_parameters),
+                np.zeros((len(rules.elec_scale), 0)),
+                rules.elec_scale,
+            )
+        )
     return blocks
 
 
-def _pairs(system: MMSystem, n_parameters: int) -> list[Block]:
+def _pairs(system: MMSystem, n_parameters: int) -> list[PairBlock]:
     """The pair blocks of every pair of the structure."""
     nb = system.nonbonded
     if nb is None or not len(nb.pairs):
         return []
-    return pair_blocks(
-        nb, nb.pairs, nb.vdw_scale, nb.elec_scale, nb.pair_override.reshape(-1, 2), n_parameters
-    )
+    rules, vdw, elec = RuleTables.of(nb.vdw_scale, nb.elec_scale, nb.pair_override.reshape(-1, 2))
+    return pair_blocks(nb, nb.pairs, vdw, elec, rules, n_parameters)
 
 
 def _reduction(system: MMSystem, n_parameters: int) -> Reduction | None:
@@ -306,9 +617,7 @@ def _reduction(system: MMSystem, n_parameters: int) -> Reduction | None:
         return None
     return Reduction(
         np.asarray(np.where(reduced, nb.reduction_partner, np.arange(len(reduced)))),
-        np.asarray(np.where(reduced, nb.vdw_slots[:, 2], n_parameters)),
-        np.asarray(reduced),
-        np.ones(len(reduced)),
+        Table.of(np.where(reduced, nb.vdw_slots[:, 2], -1), 1.0, n_parameters),
     )
 
 
@@ -356,50 +665,17 @@ def build_plan(system: MMSystem, pairs: bool = True) -> Plan:
     )
 
 
-def _pad_rows(block: Block, rows: int) -> Block:
-    """``block`` with ``rows`` rows per entry: extra rows copy the first at scale 0."""
-    scale = np.asarray(block.scale)
-    extra = rows - scale.shape[1]
-    if extra == 0:
-        return block
-
-    def fill(a):
-        a = np.asarray(a)
-        return np.concatenate([a, np.repeat(a[:, :1], extra, axis=1)], axis=1)
-
-    return attrs.evolve(
-        block,
-        slots=fill(block.slots),
-        present=fill(block.present),
-        fallback=fill(block.fallback),
-        constants=fill(block.constants),
-        scale=np.concatenate([scale, np.zeros((len(scale), extra))], axis=1),
-    )
-
-
 def _joined_reduction(plans: Sequence[Plan], width: int) -> Reduction | None:
     """The plans' vdW-centre maps over the batch's flattened atoms; atoms without a
     reduced centre (and padding atoms) are their own centres."""
-    if all(p.reduction is None for p in plans):
+    own = {b: p.reduction for b, p in enumerate(plans) if p.reduction is not None}
+    if not own:
         return None
-    total = width * len(plans)
-    partner, factor = np.arange(total), np.ones(total)
-    slot, reduced = np.full(total, plans[0].n_parameters), np.zeros(total, dtype=bool)
-    for b, plan in enumerate(plans):
-        if plan.reduction is None:
-            continue
-        red, start = plan.reduction, b * width
-        own = slice(start, start + plan.width)
-        partner[own] = np.asarray(red.partner) + start
-        slot[own], reduced[own], factor[own] = (
-            np.asarray(red.slot),
-            np.asarray(red.reduced),
-            np.asarray(red.factor),
-        )
-    reads = any(p.reduction is not None and p.reduction.reads_values for p in plans)
-    return Reduction(
-        np.asarray(partner), np.asarray(slot), np.asarray(reduced), np.asarray(factor), reads_values=reads
-    )
+    partner = np.arange(width * len(plans))
+    for b, red in own.items():
+        partner[b * width : b * width + len(np.asarray(red.partner))] = np.asarray(red.partner) + b * width
+    factors = {b: red.factor for b, red in own.items()}
+    return Reduction(partner, Table.per_batch_atom(factors, width, len(plans), plans[0].n_parameters, 1.0))
 
 
 def concatenate(plans: Sequence[Plan]) -> Plan:
@@ -414,31 +690,23 @@ def concatenate(plans: Sequence[Plan]) -> Plan:
     if len(plans) == 1:
         return plans[0]
     width = max(p.width for p in plans)
-    by_kind: dict[str, list[tuple[int, Block]]] = {}
+    by_kind: dict[str, list[tuple[int, Block | PairBlock]]] = {}
     for b, plan in enumerate(plans):
         for block in plan.blocks:
             by_kind.setdefault(block.kind, []).append((b, block))
-    blocks = []
-    for members in by_kind.values():
-        rows = max(block.scale.shape[1] for _, block in members)
-        parts = [
-            attrs.evolve(_pad_rows(block, rows), atoms=np.asarray(block.atoms) + b * width)
-            for b, block in members
-        ]
-        joined = jax.tree_util.tree_map(
-            lambda *a: np.asarray(np.concatenate([np.asarray(x) for x in a])),
-            *[attrs.evolve(p, reads_values=True) for p in parts],
-        )
-        blocks.append(attrs.evolve(joined, reads_values=any(block.reads_values for _, block in members)))
+    n_parameters = plans[0].n_parameters
+    blocks = tuple(
+        type(members[0][1]).joined(members, width, len(plans), n_parameters) for members in by_kind.values()
+    )
     mask = np.zeros((len(plans), width))
     for b, plan in enumerate(plans):
         mask[b, : plan.width] = 1.0
     return Plan(
-        tuple(blocks),
+        blocks,
         np.asarray(mask),
         _joined_reduction(plans, width),
         plans[0].conventions,
         width,
         len(plans),
-        plans[0].n_parameters,
+        n_parameters,
     )

@@ -1,13 +1,15 @@
-"""The scale and explicit vdW-pair slots of any atom pair, from a structure's
-:class:`~q2mm.model.Nonbonded`.
+"""The rules (scale and explicit vdW-pair slots, :class:`q2mm_engine_jax.plan.RuleTables`)
+of any atom pair, from a structure's :class:`~q2mm.model.Nonbonded`.
 
 ``Nonbonded.pairs`` lists every pair of a structure with its 1-2/1-3/1-4 scales
 already folded in (MM3's own rules, not jax-md's 0.5 default) — N² entries. A
-neighbour list names a few pairs per atom, so each needs its scales looked up. Most
+neighbour list names a few pairs per atom, so each needs its rules looked up. Most
 pairs are plain (scales 1, vdW parameters by the combination rule); the exceptions
 are the pairs within three bonds and any pair whose scales are not 1. Explicit
 ``vdw_pair`` rows apply by atom type, so they become a table over vdW classes (atoms
-with the same radius and epsilon slots).
+with the same radius and epsilon slots). The rule tables cover every pair of the
+structure, so they stay the same for every list: the programs compiled for one list
+serve the next.
 
 :meth:`PairRules.from_system` checks that ``Nonbonded.pairs`` is exactly "every pair
 outside the exceptions, plus the exceptions it scales" and that every vdW-pair row is
@@ -21,6 +23,7 @@ import attrs
 import numpy as np
 from q2mm.errors import ConfigError
 from q2mm.model import MMSystem, Nonbonded
+from q2mm_engine_jax.plan import RuleTables
 
 
 def _keys(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -65,17 +68,17 @@ def _vdw_classes(nb: Nonbonded) -> np.ndarray:
 
 @attrs.frozen(eq=False)
 class PairRules:
-    """Exceptions (sorted keys i·n + j, i < j, with their scales and override slots,
-    and one trailing sentinel row for every other pair: scales 1, no override) and
-    the vdW-pair table by class."""
+    """Exceptions (sorted keys i·n + j, i < j, with their vdW and Coulomb rules, and
+    one trailing sentinel row for every other pair: its Coulomb rule scale 1), the
+    vdW rule of every other pair by vdW class, and the rule tables."""
 
     n_atoms: int
     keys: np.ndarray
-    vdw_scale: np.ndarray
-    elec_scale: np.ndarray
-    override: np.ndarray  # (exceptions, 2)
+    vdw_rule: np.ndarray  # (exceptions + 1,) int32
+    elec_rule: np.ndarray  # (exceptions + 1,) int32
     classes: np.ndarray  # (n_atoms,)
-    class_override: np.ndarray  # (classes, classes, 2)
+    class_rule: np.ndarray  # (classes, classes) int32
+    tables: RuleTables
 
     @classmethod
     def from_system(cls, system: MMSystem) -> PairRules:
@@ -110,7 +113,7 @@ class PairRules:
                 "the jax-md engine applies vdw_pair rows by class"
             )
         # Exceptions absent from the list keep both scales 0; a sentinel row (scales 1)
-        # answers the pairs that are no exception.
+        # answers the pairs that are no exception; then one row per pair of classes.
         rows = np.flatnonzero(exception)
         vdw, elec = np.zeros(len(keys) + 1), np.zeros(len(keys) + 1)
         pair_override = np.full((len(keys) + 1, 2), -1, dtype=np.int64)
@@ -118,12 +121,19 @@ class PairRules:
         elec[at[rows]] = nb.elec_scale[rows]
         pair_override[at[rows]] = override[rows]
         vdw[-1] = elec[-1] = 1.0
-        return cls(n, keys, vdw, elec, pair_override, classes, table)
+        by_class = np.ones(n_classes * n_classes)
+        tables, vdw_rule, elec_rule = RuleTables.of(
+            np.concatenate([vdw, by_class]),
+            np.concatenate([elec, by_class]),
+            np.concatenate([pair_override, table.reshape(-1, 2)]),
+        )
+        exceptions = len(keys) + 1
+        class_rule = vdw_rule[exceptions:].reshape(n_classes, n_classes)
+        return cls(n, keys, vdw_rule[:exceptions], elec_rule[:exceptions], classes, class_rule, tables)
 
-    def lookup(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(vdW scale, electrostatic scale, override slots (m, 2)) of each pair (m, 2)."""
+    def lookup(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(vdW rule, Coulomb rule) of each pair (m, 2), rows of :attr:`tables`."""
         i, j = pairs[:, 0], pairs[:, 1]
         at, found = _find(self.keys, _keys(self.n_atoms, i, j))
-        by_class = self.class_override[self.classes[i], self.classes[j]]
-        override = np.where(found[:, None], self.override[at], by_class)
-        return self.vdw_scale[at], self.elec_scale[at], override
+        vdw = np.where(found, self.vdw_rule[at], self.class_rule[self.classes[i], self.classes[j]])
+        return vdw, self.elec_rule[at]
