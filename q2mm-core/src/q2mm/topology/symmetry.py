@@ -32,17 +32,20 @@ from __future__ import annotations
 import math
 import string
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
 from ..residuals.geometry import bond_angles, bond_lengths
+from ..residuals.quality import QualityThresholds
 from .perception import Topology
 
-#: Spread (Å) of the QM bond lengths one row covers beyond which its types are split.
-BOND_SPREAD = 0.005
-#: Spread (degrees) of the QM angles one row covers beyond which its types are split.
-ANGLE_SPREAD = 0.5
+#: Spread (Å) of the QM bond lengths one row covers beyond which its types are split:
+#: the default quality limit on the MM minimum's bond RMSD.
+BOND_SPREAD = QualityThresholds().max_bond_rmsd_angstrom
+#: Spread (degrees) of the QM angles one row covers beyond which its types are split:
+#: the default quality limit on the angle RMSD.
+ANGLE_SPREAD = QualityThresholds().max_angle_rmsd_degree
 #: Å within which two atoms' distances count as equal for symmetry equivalence.
 DISTANCE_TOLERANCE = 0.01
 
@@ -77,7 +80,8 @@ def symmetry_classes(elements: Sequence[str], coordinates: np.ndarray) -> tuple[
         colours = refined
 
 
-def _first_seen(labels: list[str]) -> np.ndarray:
+def _first_seen(labels: Sequence[Hashable]) -> np.ndarray:
+    """Each label's index in the order labels first appear."""
     order: dict[str, int] = {}
     return np.array([order.setdefault(label, len(order)) for label in labels])
 
@@ -105,9 +109,9 @@ def refined_types(
             return tuple(types)
         for name in split:
             members = [a for a, t in enumerate(types) if t == name]
-            letters = _first_seen([str(classes[a]) for a in members])
+            letters = _first_seen([classes[a] for a in members])
             for atom, letter in zip(members, letters, strict=True):
-                types[atom] = f"{name}.{_letter(int(letter))}"
+                types[atom] = f"{name}.{_letter(letter)}"
 
 
 def _letter(index: int) -> str:
