@@ -14,7 +14,7 @@ from q2mm.estimate import invert_reaction_curvature
 from q2mm.io import read_structures
 from q2mm.model import Conventions, FunctionalForm, MMSystem, Molecule, StationaryPoint, TermSet
 from q2mm.parameters import ParameterSpace
-from q2mm.residuals import eigenmatrix, energy, frequency, geometry, hessian, tether
+from q2mm.residuals import eigenmatrix, energy, frequency, geometry, hessian, stability, tether
 from q2mm.residuals.frequency import assign_by_overlap
 from q2mm.residuals.weights import DEFAULT_WEIGHTS
 from q2mm.topology import perceive
@@ -211,6 +211,25 @@ def test_ts_method_d_gives_the_reaction_mode_zero_weight(sn2):
     assert not np.allclose(c.evaluate({"hessian": along}, np), c.evaluate(mm, np))
 
 
+def test_stability_charges_only_curvatures_below_the_floor(ch3f, sn2):
+    """Zero at a minimum; a softened mode pays the floor minus its curvature; a TS's
+    reaction mode counts under D (the TSFF's minimum is at the TS) but not in the floor."""
+    ch3f_floor = stability.build(ch3f, None)
+    lowest = ch3f_floor.reference.eigenvalues[0]
+    assert ch3f_floor.floor == pytest.approx(0.5 * lowest, rel=1e-12)
+    assert (ch3f_floor.evaluate({"hessian": np.array(ch3f.hessian)}, np) == 0).all()
+    v = ch3f_floor.reference.modes[:, 0]
+    softened = np.array(ch3f.hessian) - _from_mass_weighted(ch3f, 0.9 * lowest * np.outer(v, v))
+    r = ch3f_floor.evaluate({"hessian": softened}, np)
+    assert r[0] == pytest.approx(0.4 * lowest, rel=1e-9) and np.abs(r[1:]).max() < 1e-15
+    ts = stability.build(sn2, None, ts_method="D")
+    assert ts.floor == pytest.approx(0.5 * ts.reference.eigenvalues[1], rel=1e-12)
+    r = ts.evaluate({"hessian": np.array(sn2.hessian)}, np)
+    assert r[0] == pytest.approx(ts.floor - ts.reference.eigenvalues[0], rel=1e-9)
+    assert np.abs(r[1:]).max() < 1e-15
+    assert (ts.weights == DEFAULT_WEIGHTS["stability"]).all() and ts.weights.size == ts.reference.n_modes
+
+
 def test_stationary_kind_is_declared_never_guessed(ch3f, sn2):
     with pytest.raises(ConfigError, match="no negative eigenvalue"):
         frequency.build(ch3f.with_(stationary_point=StationaryPoint.TRANSITION_STATE), None)
@@ -320,7 +339,7 @@ def test_residuals_give_the_same_numbers_inside_jax_jit(ch3f, sn2, jax):
     for molecule, method in ((ch3f, "C"), (sn2, "C"), (sn2, "D")):
         noise = rng.standard_normal(molecule.hessian.shape) * 0.02
         mm_hessian = np.array(molecule.hessian) * 1.07 + noise + noise.T
-        for module in (eigenmatrix, frequency, hessian):
+        for module in (eigenmatrix, frequency, hessian, stability):
             residual = module.build(molecule, None, ts_method=method)
             expected = residual.evaluate({"hessian": mm_hessian}, np)
             traced = jax.jit(lambda h, r=residual: r.evaluate({"hessian": h}, jnp))(jnp.asarray(mm_hessian))

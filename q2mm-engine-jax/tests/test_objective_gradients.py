@@ -125,8 +125,31 @@ def test_rh_enamide_structure(rh_problem, kind):
     check_gradient(rh_problem, [(kind, 1.0, {})], directions=3)
 
 
-@pytest.mark.parametrize("kind", ["eigenmatrix", "frequency", "hessian", "energy", "tether"])
+@pytest.mark.parametrize("kind", ["eigenmatrix", "frequency", "hessian", "energy", "tether", "stability"])
 def test_ethane_ground_state_and_rotation_ts(ethane_problem, kind):
     """No geometry residual here: QFUERZA leaves ethane's torsion at zero, so the MM
-    methyl rotation is free and a relaxed H–C–C–H dihedral has no derivative."""
+    methyl rotation is free and a relaxed H–C–C–H dihedral has no derivative. That
+    free rotation is below the stability floor in both structures."""
     check_gradient(ethane_problem, [(kind, 1.0, {})], directions=4)
+
+
+def test_a_jacobian_fit_evaluates_everything_through_its_jacobian_program(ch3f_problem):
+    """An optimizer that asks for Jacobians gets every evaluation from one program
+    (residuals and Jacobian together); its scores, gradients (2 Jᵀr) and Jacobians
+    are those of the score-gradient program, with the default objective."""
+    from q2mm_engine_jax.engine import JaxEngine
+
+    molecules, systems, space = ch3f_problem
+    plain = Objective.build(molecules, systems, JaxEngine(), space)
+    jacobian_first = Objective.build(molecules, systems, JaxEngine(), space)
+    jacobian_first.expect_jacobians()
+    x = space.x0 * np.linspace(0.95, 1.05, space.size)
+    value, grad = plain.value_and_grad(x)
+    value_j, grad_j = jacobian_first.value_and_grad(x)
+    assert value_j == pytest.approx(value, rel=1e-12) and value > 1.0
+    np.testing.assert_allclose(grad_j, grad, rtol=1e-9, atol=1e-9 * np.abs(grad).max())
+    jac = jacobian_first.jacobian(x)
+    np.testing.assert_allclose(jac, plain.jacobian(x), rtol=1e-10, atol=1e-12 * np.abs(jac).max())
+    np.testing.assert_allclose(
+        2.0 * jac.T @ jacobian_first.residuals(x), grad, rtol=1e-9, atol=1e-9 * np.abs(grad).max()
+    )

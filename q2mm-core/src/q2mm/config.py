@@ -72,7 +72,7 @@ Schema (every key optional unless marked)::
     [report]
     html = true                     # write report.html (q2mm report) beside result.json
 
-    [[objective]]                   # default: eigenmatrix + geometry
+    [[objective]]                   # default: eigenmatrix + geometry + stability
     kind = "eigenmatrix"
     weight = 1.0
     options = {}

@@ -250,7 +250,8 @@ class Optimizer(Protocol):
 
     ``requires`` names what it needs from the objective: ``"gradient"`` (any engine,
     finite differences where needed) or ``"traceable"`` (a JAX-traceable objective,
-    i.e. a traceable engine)."""
+    i.e. a traceable engine); ``"jacobian"`` says that it asks for Jacobians of the
+    residuals, which the run tells the objective before the first evaluation."""
 
     name: str
     requires: frozenset[str]

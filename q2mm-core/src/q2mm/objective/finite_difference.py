@@ -190,8 +190,12 @@ class FiniteDifferencePath:
     def _evaluate_block(self, points: np.ndarray) -> list[np.ndarray]:
         return [self.residuals(p) for p in points]
 
-    def jacobian(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
-        """From the residuals ``base`` at ``x`` and one evaluation per stencil point."""
+    def jacobian(self, x: np.ndarray, residuals: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """From the residuals at ``x`` (``residuals``: the objective's) and one evaluation
+        per stencil point."""
+        return self._jacobian(x, residuals(x))
+
+    def _jacobian(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
         points = stencil(x, self.step * self.space.scales(x), self.space.bounds)
         displaced = evaluate_points(self._evaluate_block, points.points, self.executor, self.chunks)
         self.counters.evaluations += len(points.points)
@@ -205,7 +209,7 @@ class FiniteDifferencePath:
         self, x: np.ndarray, residuals: Callable[[np.ndarray], np.ndarray]
     ) -> tuple[float, np.ndarray]:
         r = residuals(x)
-        return float(r @ r), 2.0 * self.jacobian(x, r).T @ r
+        return float(r @ r), 2.0 * self._jacobian(x, r).T @ r
 
     def traced_score(self):
         raise ConfigError(

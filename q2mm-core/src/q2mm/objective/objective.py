@@ -44,6 +44,11 @@ from .finite_difference import STEP_FRACTION, FiniteDifferencePath
 from .sessions import Sessions
 
 GRADIENT_CHOICES = ("auto", "finite-difference")
+#: Most residuals whose Jacobian the analytical path computes in one program
+#: (``jax.jacrev`` holds one backward pass per residual at once): the validation
+#: set's largest, propane's rotation TS, has ~450; the nine Rh-enamide TSs together
+#: ~48,000, whose Jacobian asked for 635 GB.
+JACOBIAN_RESIDUALS_LIMIT = 2000
 
 _NEED_CAPABILITY = {
     "hessian": Capability.HESSIAN,
@@ -146,6 +151,21 @@ class Objective:
         )
 
     @property
+    def size(self) -> int:
+        """The length of the weighted residual vector."""
+        return self.weighting.size
+
+    def expect_jacobians(self) -> None:
+        """Told before the first evaluation when the optimizer asks for Jacobians (its
+        ``requires`` names ``"jacobian"``): up to :data:`JACOBIAN_RESIDUALS_LIMIT`
+        residuals the analytical path then evaluates every point through its Jacobian
+        program, compiling one program instead of two (see
+        :meth:`~.analytical.AnalyticalPath.jacobian`). Finite differences have nothing
+        to prepare."""
+        if self.path.name == "analytical" and self.size <= JACOBIAN_RESIDUALS_LIMIT:
+            self.path.jacobian_program = True
+
+    @property
     def gradient_path(self) -> str:
         """``"analytical"`` or ``"finite-difference"``."""
         return self.path.name
@@ -169,10 +189,8 @@ class Objective:
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
         """d(weighted residuals)/dx, shape (len(residuals), len(x))."""
-        x = np.asarray(x, dtype=float)
-        base = self.residuals(x)
         self.counters.gradients += 1
-        return self.path.jacobian(x, base)
+        return self.path.jacobian(np.asarray(x, dtype=float), self.residuals)
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         self.counters.gradients += 1

@@ -12,7 +12,7 @@ OPTIMIZERS = [
         "auto",
         "optimizer",
         "q2mm.optimizers.scipy_methods:Auto",
-        capabilities={"gradient"},
+        capabilities={"gradient", "jacobian"},
         description="default: scipy:least-squares-trf where the Jacobian is small, else scipy:lbfgsb",
     ),
     PluginRecord(
@@ -45,14 +45,14 @@ OPTIMIZERS = [
         "scipy:least-squares-trf",
         "optimizer",
         "q2mm.optimizers.scipy_methods:LeastSquaresTRF",
-        capabilities={"gradient"},
+        capabilities={"gradient", "jacobian"},
         description="trust-region reflective least squares, bounded",
     ),
     PluginRecord(
         "scipy:least-squares-lm",
         "optimizer",
         "q2mm.optimizers.scipy_methods:LeastSquaresLM",
-        capabilities={"gradient"},
+        capabilities={"gradient", "jacobian"},
         description="MINPACK Levenberg-Marquardt, unbounded problems only",
     ),
     PluginRecord(

@@ -38,6 +38,7 @@ from scipy.optimize import BFGS, least_squares, minimize
 from threadpoolctl import threadpool_limits
 
 from ..errors import ConfigError, FitFailure
+from ..objective.objective import JACOBIAN_RESIDUALS_LIMIT
 from ..protocols import Objective, OptimizeResult
 from .tracking import Callback, Tracker
 
@@ -212,7 +213,7 @@ class _LeastSquares:
 
     name: ClassVar[str]
     method: ClassVar[str]
-    requires = frozenset({"gradient"})
+    requires = frozenset({"gradient", "jacobian"})
 
     def __init__(
         self,
@@ -282,13 +283,6 @@ class LeastSquaresLM(_LeastSquares):
     method = "lm"
 
 
-#: Most residuals for which ``auto`` takes the Jacobian (``jax.jacrev`` holds one
-#: backward pass per residual at once): the validation set's largest, propane's
-#: rotation TS, has ~450; the nine Rh-enamide TSs together ~48,000, whose Jacobian
-#: asked for 635 GB.
-JACOBIAN_RESIDUALS_LIMIT = 2000
-
-
 class Auto:
     """The default: trust-region least squares (:class:`LeastSquaresTRF`) when the
     residual vector is short enough for its Jacobian (:data:`JACOBIAN_RESIDUALS_LIMIT`),
@@ -299,7 +293,7 @@ class Auto:
     message names the method used."""
 
     name = "auto"
-    requires = frozenset({"gradient"})
+    requires = frozenset({"gradient", "jacobian"})
 
     def __init__(self, max_residuals: int = JACOBIAN_RESIDUALS_LIMIT):
         self.max_residuals = int(max_residuals)

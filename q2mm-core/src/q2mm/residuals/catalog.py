@@ -49,6 +49,13 @@ RESIDUALS = [
         description="bonds, angles, torsions of the MM-relaxed structure vs QM (Å, rad)",
     ),
     PluginRecord(
+        "stability",
+        "residual",
+        "q2mm.residuals.stability:build",
+        capabilities={"structure"},
+        description="MM curvatures at the QM geometry below a floor (Hartree/Bohr²/amu; zero at a minimum)",
+    ),
+    PluginRecord(
         "energy",
         "residual",
         "q2mm.residuals.energy:build",

@@ -18,6 +18,10 @@ eigenmatrix.off_diagonal     Hartree/(Bohr²·amu)    2e-3         couplings mat
 hessian                      Hartree/Bohr²          5e-3         ≈1.5 % of a C–H stretch
                                                                  element (0.32 in CH₃F)
 energy                       kcal/mol               0.5          half of "chemical accuracy"
+stability                    Hartree/(Bohr²·amu)    1e-5         a 16 cm⁻¹ mode's whole
+                                                                 eigenvalue: a saddle at the
+                                                                 QM geometry is never a fair
+                                                                 trade (see stability)
 geometry.bond                Å                      0.001 Å      a QM minimum is exact; the
                                                                  ideal values can put the MM
                                                                  minimum on it (CH₃F: σ =
@@ -45,6 +49,7 @@ DEFAULT_WEIGHTS = MappingProxyType(
         "eigenmatrix.diagonal": 1.0 / 1e-3,
         "eigenmatrix.off_diagonal": 1.0 / 2e-3,
         "hessian": 1.0 / 5e-3,
+        "stability": 1.0 / 1e-5,
         "energy": 1.0 / 0.5,
         "geometry.bond": 1.0 / 0.001,
         "geometry.angle": 1.0 / math.radians(0.1),
@@ -54,6 +59,8 @@ DEFAULT_WEIGHTS = MappingProxyType(
 )
 
 #: What a fit minimizes when the configuration names no terms: the Hessian projected
-#: on the QM normal modes, and the MM-relaxed geometry (a fit that reproduces the
-#: Hessian at the QM geometry but relaxes somewhere else is not a fit).
-DEFAULT_TERMS = (("eigenmatrix", 1.0, {}), ("geometry", 1.0, {}))
+#: on the QM normal modes, the MM-relaxed geometry (a fit that reproduces the Hessian
+#: at the QM geometry but relaxes somewhere else is not a fit) and stability, a floor
+#: under the MM curvatures at the QM geometry (nor is one that has a saddle there);
+#: stability adds nothing wherever the force field has a minimum at the QM geometry.
+DEFAULT_TERMS = (("eigenmatrix", 1.0, {}), ("geometry", 1.0, {}), ("stability", 1.0, {}))

@@ -203,6 +203,8 @@ def prepare(cfg: RunConfig, plugins: Registry | None = None) -> Prepared:
     except BaseException:
         executor.shutdown()
         raise
+    if "jacobian" in optimizer.requires:
+        objective.expect_jacobians()
     return Prepared(
         cfg,
         plugins,
