@@ -150,11 +150,6 @@ class Objective:
             molecules, systems, engine, space, weighting, executor, gradient, fd_step, fd_chunks, counters
         )
 
-    @property
-    def size(self) -> int:
-        """The length of the weighted residual vector."""
-        return self.weighting.size
-
     def expect_jacobians(self) -> None:
         """Told before the first evaluation when the optimizer asks for Jacobians (its
         ``requires`` names ``"jacobian"``): up to :data:`JACOBIAN_RESIDUALS_LIMIT`
@@ -162,7 +157,7 @@ class Objective:
         program, compiling one program instead of two (see
         :meth:`~.analytical.AnalyticalPath.jacobian`). Finite differences have nothing
         to prepare."""
-        if self.path.name == "analytical" and self.size <= JACOBIAN_RESIDUALS_LIMIT:
+        if self.path.name == "analytical" and self.weighting.size <= JACOBIAN_RESIDUALS_LIMIT:
             self.path.jacobian_program = True
 
     @property
