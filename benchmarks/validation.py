@@ -14,6 +14,9 @@ say which when timing (``Q2MM_JAX_CACHE_DIR=off`` for a cold cache).
 Transition states are fitted once per TS method asked for (default: all three); the
 default method's row decides whether the structure meets the targets.
 
+Each row also gives the lowest MM frequency at the MM minimum (cm⁻¹), the seconds of
+the wall time spent compiling and the optimizer's iterations.
+
 Targets (a row meets them when all hold): status converged, quality good under the
 default :class:`q2mm.residuals.quality.QualityThresholds` (eigenmatrix R² ≥ 0.99,
 frequency MAE ≤ 40 cm⁻¹, MM minimum within 0.005 Å / 0.5° / 2°), wall time ≤ 30 s.
@@ -64,7 +67,8 @@ def fit(name: str, file: Path, kind: str, method: str, folder: Path) -> dict:
     try:
         result = run_fit(load_config(config))
     except Q2MMError as exc:
-        return {"status": "refused", "quality": "poor", "metrics": {}, "reasons": [str(exc)], "seconds": 0.0}
+        refused = {"status": "refused", "quality": "poor", "metrics": {}, "reasons": [str(exc)]}
+        return {**refused, "seconds": 0.0, "compile_seconds": 0.0, "iterations": 0}
     (structure,) = result["structures"]
     return {
         "status": result["status"],
@@ -72,6 +76,8 @@ def fit(name: str, file: Path, kind: str, method: str, folder: Path) -> dict:
         "metrics": structure["metrics"],
         "reasons": structure["reasons"],
         "seconds": time.perf_counter() - started,
+        "compile_seconds": result["timing"]["compile_s"],
+        "iterations": result["iterations"],
     }
 
 
@@ -91,11 +97,13 @@ def line(name: str, kind: str, method: str, row: dict) -> str:
         _cell(m.get("bond_rmsd_angstrom"), ".4f"),
         _cell(m.get("angle_rmsd_degree"), ".2f"),
         _cell(m.get("dihedral_rmsd_degree"), ".2f"),
+        _cell(m.get("lowest_mm_frequency_cm1"), ".0f"),
     ]
     flag = "meets" if meets(row) else "misses"
     why = f"  ({row['reasons'][0]})" if row["status"] == "refused" else ""
     return (
         f"{name:<24} {kind[:2].upper():>2} {method:>2} {' '.join(cells)} {row['seconds']:7.1f} "
+        f"{row['compile_seconds']:7.1f} {row['iterations']:5d} "
         f"{row['status']:<9} {row['quality']:<5} {flag}{why}"
     )
 
@@ -108,7 +116,7 @@ def main() -> None:
     chosen = {k: v for k, v in structures().items() if not args.only or k in args.only}
     print(
         f"{'structure':<24} {'':>2} TS {'R²':>9} {'freq MAE':>9} {'bond Å':>9} {'angle °':>9} "
-        f"{'dihed °':>9} {'time s':>7} status    qual"
+        f"{'dihed °':>9} {'low ν':>9} {'time s':>7} {'comp s':>7} {'iter':>5} status    qual"
     )
     good = 0
     with tempfile.TemporaryDirectory() as tmp:

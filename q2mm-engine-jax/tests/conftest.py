@@ -459,3 +459,24 @@ def rh_enamide(data_dir, engine):
     return build_system(
         molecule.with_(stationary_point=StationaryPoint.TRANSITION_STATE), ff, mmo=mmo
     ), ff.vector()
+
+
+@pytest.fixture(scope="module")
+def rh_problem():
+    """Structure 1 of the bundled Rh-enamide example, with the example's loading."""
+    from q2mm.config import load_config
+    from q2mm.io import read_forcefield, read_structures
+    from q2mm.io.macromodel import read_mmo
+    from q2mm.model import StationaryPoint
+    from q2mm.parameters import ParameterSpace
+    from q2mm.topology import build_system
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "examples" / "rh-enamide" / "q2mm.toml")
+    spec = cfg.structures[0]
+    ff = read_forcefield(cfg.forcefield.file)
+    molecule = read_structures(spec.file)[spec.index]
+    molecule = molecule.with_(
+        hessian=read_structures(spec.hessian)[0].hessian, stationary_point=StationaryPoint(spec.kind)
+    )
+    system = build_system(molecule, ff, mmo=read_mmo(spec.mmo)[spec.mmo_index])
+    return [molecule], [system], ParameterSpace.from_forcefield(ff, sections=cfg.parameters.sections)

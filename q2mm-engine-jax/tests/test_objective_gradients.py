@@ -13,8 +13,6 @@ error in those shows up here.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from q2mm.estimate import estimate_forcefield
@@ -26,7 +24,6 @@ from q2mm.parameters import ParameterSpace
 from q2mm.topology import build_system
 from q2mm.topology.perception import perceive
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 KINDS = ["eigenmatrix", "frequency", "hessian", "geometry"]
 
 
@@ -52,24 +49,6 @@ def ch3f_problem(data_dir):
 def sn2_problem(data_dir):
     molecules = [_bundle(data_dir, "sn2-ts", StationaryPoint.TRANSITION_STATE)]
     return molecules, *_estimated(molecules)
-
-
-@pytest.fixture(scope="module")
-def rh_problem():
-    """Structure 1 of the bundled Rh-enamide example, with the example's loading."""
-    from q2mm.config import load_config
-    from q2mm.io import read_forcefield
-    from q2mm.io.macromodel import read_mmo
-
-    cfg = load_config(EXAMPLES / "rh-enamide" / "q2mm.toml")
-    spec = cfg.structures[0]
-    ff = read_forcefield(cfg.forcefield.file)
-    molecule = read_structures(spec.file)[spec.index]
-    molecule = molecule.with_(
-        hessian=read_structures(spec.hessian)[0].hessian, stationary_point=StationaryPoint(spec.kind)
-    )
-    system = build_system(molecule, ff, mmo=read_mmo(spec.mmo)[spec.mmo_index])
-    return [molecule], [system], ParameterSpace.from_forcefield(ff, sections=cfg.parameters.sections)
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,7 @@ Schema (every key optional unless marked)::
     max_bond_rmsd_angstrom = 0.005
     max_angle_rmsd_degree = 0.5
     max_dihedral_rmsd_degree = 2.0
-    min_mm_frequency_cm1 = 0.0      # at the QM geometry; negative = imaginary
+    min_mm_frequency_cm1 = 0.0      # at the MM minimum; negative = imaginary
 
     [report]
     html = true                     # write report.html (q2mm report) beside result.json

@@ -128,7 +128,10 @@ class BatchSession:
             def fn(values, coordinates=None):
                 if coordinates is None and at_own is not None:
                     return at_own(function, values)
-                return function(plan, values, own if coordinates is None else coordinates)
+                # Jitted, so that a call outside a trace (the Hessians at the MM
+                # minima after a fit) runs a compiled program, the one the frozen
+                # terms' constants were computed with: same function, same shapes.
+                return _JITTED[function](plan, values, own if coordinates is None else coordinates)
 
             return fn
 

@@ -125,8 +125,10 @@ class Block:
         return int(self.atoms.shape[-2])
 
     def arguments(self, values_ext):
-        """(parameters, constants, scale) of every entry: (n, rows, ·) and (n, rows)."""
-        return self.params.read(values_ext), jnp.asarray(self.constants), jnp.asarray(self.scale)
+        """(parameters, constants, scale) of every entry: (n, rows, ·) and (n, rows),
+        as JAX arrays also where the parameters are frozen constants (the local
+        Hessian's custom derivative rule takes no NumPy array)."""
+        return jnp.asarray(self.params.read(values_ext)), jnp.asarray(self.constants), jnp.asarray(self.scale)
 
     def reading(self) -> np.ndarray:
         """Per entry: whether it reads ``values``."""

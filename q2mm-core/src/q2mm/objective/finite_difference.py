@@ -168,6 +168,9 @@ class FiniteDifferencePath:
             quantities["energy"] = float(session.energy(values))
         if "relaxed" in wanted:
             quantities["relaxed"] = self._relaxed(s, session, values)
+        if "relaxed_hessian" in wanted:  # at the minimum just found (asked with "relaxed")
+            at_minimum = session.hessian(values, quantities["relaxed"])
+            quantities["relaxed_hessian"] = np.asarray(at_minimum, dtype=float)
         if "values" in wanted:
             quantities["values"] = values
         return quantities

@@ -22,8 +22,9 @@ frequency MAE             ≤ 40 cm⁻¹ real modes, paired with QM by overlap
 bond RMSD (MM minimum)    ≤ 0.005 Å a TSFF's minimum must sit at the TS
 angle RMSD                ≤ 0.5°
 dihedral RMSD             ≤ 2°      soft coordinates move most
-lowest MM frequency       ≥ 0 cm⁻¹  at the QM geometry: a negative (imaginary) one
-                                    makes the QM structure a saddle of the force field
+lowest MM frequency       ≥ 0 cm⁻¹  at the MM minimum: a negative (imaginary) one
+                                    makes the force field's stationary point near the
+                                    QM structure a saddle
 ========================  ========  ============================================
 """
 
@@ -58,7 +59,7 @@ _CHECKS = {
     "lowest_mm_frequency_cm1": (
         "min_mm_frequency_cm1",
         True,
-        "lowest MM frequency {value:.1f} cm⁻¹ < {limit:g} (the QM geometry is a saddle of the force field)",
+        "lowest MM frequency {value:.1f} cm⁻¹ < {limit:g} (a saddle of the force field, not a minimum)",
     ),
 }
 _GEOMETRY = {"bond_rmsd_angstrom", "angle_rmsd_degree", "dihedral_rmsd_degree"}
