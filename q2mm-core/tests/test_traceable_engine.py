@@ -15,7 +15,7 @@ from q2mm.io.numpy_bundle import read_bundle
 from q2mm.model import FunctionalForm, StationaryPoint
 from q2mm.testing.conformance import EngineConformance
 from q2mm.testing.harmonic_engine import HarmonicEngine
-from q2mm.testing.registry import testing_registry
+from q2mm.testing.registry import testing_registry as with_test_engines
 from q2mm.topology import build_system
 
 
@@ -44,7 +44,7 @@ class TestConformance(EngineConformance):
     @pytest.fixture(scope="class")
     @classmethod
     def engine(cls, jax):
-        return testing_registry().create("engine", "harmonic-jax")
+        return with_test_engines().create("engine", "harmonic-jax")
 
 
 @pytest.fixture(scope="module")
