@@ -10,8 +10,8 @@ explicit objective. Here all of that is dropped — the default optimizer, TS me
 objective and windows — and only the parameter selection is kept:
 
 - ``--opt-only``: the OPT substructure alone (rows 1860–1910 of the start ``.fld``),
-  as in the example. Measured: converged, R² 0.9956, but bond RMSD 0.0236 Å and
-  angle RMSD 1.66°, because rows outside OPT put the MM minima off the TSs — the
+  as in the example. Measured: converged, R² 0.9954, but bond RMSD 0.0236 Å and
+  angle RMSD 1.70°, because rows outside OPT put the MM minima off the TSs — the
   enamide's C(sp²)–C≡N bond is typed C1–C2 with r0 1.313 Å where the TSs have
   1.426 Å; four such bonds alone hold the first TS's bond RMSD above 0.022 Å;
 - default: OPT plus the nine general MM3* rows that move the MM minima most (found

@@ -151,7 +151,7 @@ def test_missing_config_file(tmp_path):
             "",
             "[optimizer_options]\nmaxiter = 0\n",
             "unknown option(s) for optimizer 'scipy:lbfgsb': maxiter; "
-            "known: ftol, gtol, max_evaluations, max_iterations, maxcor",
+            "known: ftol, gtol, max_evaluations, max_iterations, maxcor, stall_iterations, stall_rtol",
         ),
         (
             "executor = 'threads'\n",

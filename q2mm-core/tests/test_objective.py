@@ -105,14 +105,14 @@ def test_score_is_the_sum_over_kinds_and_weights_scale_it(ch3f):
     x = ch3f.off_start()
     objective = ch3f.objective()
     by_residual = objective.score_by_residual(x)
-    assert set(by_residual) == {"eigenmatrix", "geometry", "stability"}  # the default objective
+    assert set(by_residual) == {"eigenmatrix", "geometry", "stability", "tether"}  # the default
     assert sum(by_residual.values()) == pytest.approx(objective.value(x), rel=1e-12)
     doubled = ch3f.objective(terms=[("eigenmatrix", 2.0, {}), ("geometry", 1.0, {})])
     assert doubled.score_by_residual(x)["eigenmatrix"] == pytest.approx(
         4 * by_residual["eigenmatrix"], rel=1e-12
     )
-    # diagonal, couplings, bonds, angles, one curvature per mode
-    assert objective.residuals(x).size == 9 + 36 + 4 + 6 + 9
+    # diagonal, couplings, bonds, angles, one curvature per mode, one per fitted value
+    assert objective.residuals(x).size == 9 + 36 + 4 + 6 + 9 + ch3f.space.size
 
 
 def test_metrics_are_always_reported_and_agree_with_an_independent_route(ch3f):

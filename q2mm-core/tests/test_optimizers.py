@@ -294,3 +294,37 @@ def test_auto_takes_least_squares_where_the_jacobian_is_small(fit):
     fallback = registry().create("optimizer", "auto", max_residuals=n - 1)
     result = fallback.minimize(fit.objective(), fit.x0, fit.space.bounds)
     assert result.message.startswith("scipy:lbfgsb: ") and result.score < objective.value(fit.x0)
+
+
+@pytest.mark.parametrize("name", ["scipy:least-squares-trf", "scipy:lbfgsb"])
+def test_progress_test_ends_a_run_that_gains_too_little(fit, name):
+    """The run ends, converged, at the first iteration whose best score is less than
+    ``stall_rtol`` below the best ``stall_iterations`` iterations earlier — here (one
+    iteration, 50 %) well before scipy's own tolerances end it."""
+    objective = fit.objective(terms=[("eigenmatrix", 1.0, {})])
+    scores: list[float] = []
+    optimizer = registry().create("optimizer", name, stall_iterations=1, stall_rtol=0.5)
+    result = optimizer.minimize(objective, fit.x0, fit.space.bounds, callback=lambda x, s: scores.append(s))
+    best = np.minimum.accumulate(scores)  # best[i]: after iteration i + 1
+    first = 1 + next(i for i in range(1, best.size) if best[i - 1] - best[i] < 0.5 * best[i])
+    assert result.status == "converged" and "fell by less than 0.5" in result.message
+    assert result.iterations == first
+    assert result.score == pytest.approx(scores[-1], rel=1e-12)
+    finished = registry().create("optimizer", name).minimize(objective, fit.x0, fit.space.bounds)
+    assert finished.iterations > result.iterations and finished.score < result.score
+    assert "fell by less than" not in finished.message  # off unless asked for
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("scipy:least-squares-trf", {"stall_iterations": -1}),
+        ("scipy:lbfgsb", {"stall_iterations": 2.5}),
+        ("auto", {"stall_rtol": -0.1}),
+        ("auto", {"stall_iterations": 0, "stall_rtol": float("nan")}),
+        ("auto", {"stall_iterations": "20"}),
+    ],
+)
+def test_progress_options_are_checked(name, options):
+    with pytest.raises(ConfigError, match="stall_"):
+        registry().create("optimizer", name, **options)

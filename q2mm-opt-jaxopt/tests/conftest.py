@@ -1,6 +1,6 @@
 """Fixtures: the real CH₃F fit the optimizers are tested on (Psi4 B3LYP Hessian,
 QFUERZA-estimated harmonic force field, bond and angle parameters, the default
-objective (eigenmatrix + geometry + stability) on the core's traceable test engine,
+objective (eigenmatrix + geometry + stability + tether) on the core's traceable test engine,
 ``harmonic-jax``: no engine package needed) and the optimum scipy:lbfgsb reaches on
 it with the engine's analytical gradient.
 

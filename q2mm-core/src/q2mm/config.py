@@ -42,7 +42,7 @@ Schema (every key optional unless marked)::
     r0_window = 0.05                # Å around the QM bond lengths (q2mm.windows)
     theta0_window = 5.0             # degrees around the QM angles
     partial_window_factor = 4.0     # wider for a TS's partial bonds
-    force_constant_floor = 0.1      # bond/angle k ≥ this × start
+    force_constant_floor = 0.1      # bond/angle/out-of-plane k ≥ this × start
 
     [[structures]]                  # required, at least one
     file = "ch3f-hessian.npy"       # required: any reader plugin
@@ -72,7 +72,7 @@ Schema (every key optional unless marked)::
     [report]
     html = true                     # write report.html (q2mm report) beside result.json
 
-    [[objective]]                   # default: eigenmatrix + geometry + stability
+    [[objective]]                   # default: eigenmatrix + geometry + stability + tether
     kind = "eigenmatrix"
     weight = 1.0
     options = {}

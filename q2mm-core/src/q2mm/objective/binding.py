@@ -139,9 +139,10 @@ def bind(
 ) -> WeightedResiduals:
     """Resolve each term's kind through ``plugins`` and build its residuals.
 
-    ``terms`` default to :data:`q2mm.residuals.weights.DEFAULT_TERMS` (eigenmatrix +
-    geometry). ``groups`` labels each structure's relative-energy group (None: not in
-    any); without labels every structure with a QM energy forms one group."""
+    ``terms`` default to :data:`q2mm.residuals.weights.DEFAULT_TERMS` (eigenmatrix,
+    geometry, stability, tether). ``groups`` labels each structure's relative-energy
+    group (None: not in any); without labels every structure with a QM energy forms
+    one group."""
     names = structure_names(molecules)
     bound: list[BoundResidual] = []
     start = 0

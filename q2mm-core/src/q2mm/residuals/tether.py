@@ -7,6 +7,23 @@ for equilibrium values. It acts on the full parameter vector (``needs = {"values
 at one slot per fitted parameter (tied parameters share a value, so one slot says
 it all: ``ParameterSpace.groups``), and is built once per objective, not per
 structure.
+
+It is part of the default objective because one QM Hessian does not fix every
+parameter. A torsion row's V1, V2 and V3 act on the Hessian at one geometry through
+few combinations, and the rows about one bond overlap: ethane's nine H–C–C–H
+dihedrals sum cos φ and sin φ to zero, so V1 changes no torsional curvature and no
+force, only small couplings to the C–C–H bends. Without the tether the default fit
+of staggered ethane ended with V1(H–C–C–H) = 50 kcal/mol (its bound) and the
+cyclobutene-opening TS with 23 of its 45 torsion heights beyond 10 kcal/mol, at the
+same eigenmatrix R² and frequency MAE; with it the largest torsion height on the
+whole validation set (``benchmarks/validation.py``) is 8.8 kcal/mol and no verdict
+changes. Against the data's own residuals it is weak: a torsion height 10 kcal/mol
+from a start near zero costs 1, a force constant doubled 0.01, an ideal value 5°
+from its start 8 × 10⁻⁵.
+
+It measures a run's move from that run's own start: ``q2mm evaluate`` of a fitted
+force field, or a new run started from it, counts it as zero, so their score is the
+fit's final score less its tether share (``by_residual``).
 """
 
 from __future__ import annotations

@@ -60,7 +60,14 @@ DEFAULT_WEIGHTS = MappingProxyType(
 
 #: What a fit minimizes when the configuration names no terms: the Hessian projected
 #: on the QM normal modes, the MM-relaxed geometry (a fit that reproduces the Hessian
-#: at the QM geometry but relaxes somewhere else is not a fit) and stability, a floor
-#: under the MM curvatures at the QM geometry (nor is one that has a saddle there);
-#: stability adds nothing wherever the force field has a minimum at the QM geometry.
-DEFAULT_TERMS = (("eigenmatrix", 1.0, {}), ("geometry", 1.0, {}), ("stability", 1.0, {}))
+#: at the QM geometry but relaxes somewhere else is not a fit), stability, a floor
+#: under the MM curvatures at the QM geometry (nor is one that has a saddle there;
+#: stability adds nothing wherever the force field has a minimum at the QM geometry),
+#: and the tether, which holds the parameters the data cannot tell apart at their
+#: QM-derived starts (see :mod:`q2mm.residuals.tether`).
+DEFAULT_TERMS = (
+    ("eigenmatrix", 1.0, {}),
+    ("geometry", 1.0, {}),
+    ("stability", 1.0, {}),
+    ("tether", 1.0, {}),
+)
