@@ -110,7 +110,7 @@ class _ScipyMinimize:
                 verdict = "failed"
             return tracker.result(res.x, verdict, str(res.message))
         except Stalled as stop:
-            return tracker.stalled(stop)
+            return tracker.progress_result(stop)
         except FitFailure as exc:
             return tracker.failure(str(exc))
 
@@ -283,7 +283,7 @@ class _LeastSquares:
             verdict = "converged" if status > 0 else "stopped" if status == 0 else "failed"
             return tracker.result(res.x, verdict, str(res.message))
         except Stalled as stop:
-            return tracker.stalled(stop)
+            return tracker.progress_result(stop)
         except FitFailure as exc:
             return tracker.failure(str(exc))
 
@@ -332,8 +332,7 @@ class Auto:
         stall_rtol: float = 1e-3,
     ):
         self.max_residuals = int(max_residuals)
-        ProgressTest(stall_iterations, stall_rtol)  # refuse bad options here, not mid-run
-        self.stall = {"stall_iterations": stall_iterations, "stall_rtol": stall_rtol}
+        self.progress = ProgressTest(stall_iterations, stall_rtol)  # refused here, not mid-run
 
     def minimize(
         self,
@@ -343,6 +342,7 @@ class Auto:
         callback: Callback = None,
     ) -> OptimizeResult:
         small = objective.residuals(np.asarray(x0, dtype=float)).size <= self.max_residuals
-        chosen = LeastSquaresTRF(**self.stall) if small else LBFGSB(**self.stall)
+        stall = {"stall_iterations": self.progress.iterations, "stall_rtol": self.progress.rtol}
+        chosen = LeastSquaresTRF(**stall) if small else LBFGSB(**stall)
         result = chosen.minimize(objective, x0, bounds, callback)
         return attrs.evolve(result, message=f"{chosen.name}: {result.message}")

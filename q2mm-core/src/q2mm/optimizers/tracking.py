@@ -204,7 +204,7 @@ class Tracker:
             message=message,
         )
 
-    def stalled(self, stop: Stalled) -> OptimizeResult:
+    def progress_result(self, stop: Stalled) -> OptimizeResult:
         """The converged result where the progress test ended the run."""
         return self.result(stop.y, "converged", self.progress.message)
 
